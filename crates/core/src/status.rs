@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IdStatus {
-    /// Unix seconds after which the certificate is expired (valid while `now <= valid_until`).
+    /// Unix seconds at which the certificate expires (valid while `now < valid_until`, as the contract's `isValid`).
     pub valid_until: u64,
     /// Unix seconds the current certificate (registration or renewal) was issued; 0 = never registered.
     pub issued_at: u64,
@@ -47,7 +47,8 @@ impl IdStatus {
     }
 
     /// Judges the status at `now` (unix seconds): `Unknown`, then `Revoked`,
-    /// then `Expired`, in that order. Valid while `now <= valid_until`.
+    /// then `Expired`, in that order. Valid while `now < valid_until`, the
+    /// contract's rule (`block.timestamp < validUntil`).
     pub fn check(&self, now: u64) -> Result<(), StatusError> {
         if !self.is_registered() {
             return Err(StatusError::Unknown);
@@ -57,7 +58,7 @@ impl IdStatus {
                 revoked_at: self.revoked_at,
             });
         }
-        if now > self.valid_until {
+        if now >= self.valid_until {
             return Err(StatusError::Expired {
                 valid_until: self.valid_until,
             });
