@@ -1,1 +1,105 @@
-fn main() {}
+//! `chainmail`: the command line over the node crate (issue 6, "Command
+//! line"). This file parses the arguments, sets up logging, runs the command
+//! and turns its outcome into stdout text or JSON and an exit code; the
+//! commands themselves live in `commands/`, the narrated paper flow in `demo/`.
+
+mod cli;
+mod commands;
+mod demo;
+mod duration;
+mod error;
+mod output;
+mod password;
+mod progress;
+mod settings;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+
+use crate::cli::Cli;
+use crate::error::{Failure, exit, variant_name};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
+    init_logging(cli.global.verbose);
+    let json = cli.global.json;
+    match commands::run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            report_failure(&failure, json);
+            failure.exit_code()
+        }
+    }
+}
+
+/// Prints a failure: `{"error": …}` on stdout with `--json`, else one line
+/// on stderr.
+pub fn report_failure(failure: &Failure, json: bool) {
+    if json {
+        println!("{}", failure.to_json());
+    } else {
+        eprintln!("error: {}", failure.line());
+    }
+}
+
+/// clap's errors: help and version print as usual; everything else becomes a
+/// one-line usage failure (exit 2) named after the value's own error where
+/// there is one (`BadChecksum`, `DurationTooLong`…).
+fn usage_error(e: clap::Error) -> ExitCode {
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            let _ = e.print();
+            return ExitCode::from(e.exit_code() as u8);
+        }
+        _ => {}
+    }
+    use std::error::Error as _;
+    let kind = match e.source() {
+        Some(src) => {
+            if let Some(d) = src.downcast_ref::<duration::DurationError>() {
+                d.kind().to_owned()
+            } else if let Some(a) = src.downcast_ref::<chainmail_core::AddressParseError>() {
+                variant_name(&format!("{a:?}"))
+            } else {
+                format!("{:?}", e.kind())
+            }
+        }
+        None => format!("{:?}", e.kind()),
+    };
+    let rendered = e.render().to_string();
+    let first = rendered
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid command line");
+    let message = first.strip_prefix("error: ").unwrap_or(first);
+    let failure = Failure::usage(kind, message, "see `chainmail --help`");
+    let json = std::env::args_os().any(|a| a == "--json");
+    report_failure(&failure, json);
+    ExitCode::from(exit::USAGE)
+}
+
+/// Logs go to stderr: `RUST_LOG` if set, else warnings, raised by `-v`.
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
+}

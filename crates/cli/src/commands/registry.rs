@@ -1,0 +1,390 @@
+//! The registry commands — `register`, `endpoint`, `lookup`, `renew`,
+//! `revoke`, `deploy` — each signing its EIP-712 payload with the identity
+//! key (§4.1.2 steps 1–2: the self-signed certificate) and handing it to the
+//! chain crate's `Registry`, which submits it and names any refusal.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chainmail_chain::{ChainError, ChainSpec, Registry, TxOutcome};
+use chainmail_core::eip712::{Certificate, Endpoint, Renewal, Revocation, Signed};
+use chainmail_core::{Address, SecretKey};
+
+use crate::commands::chain::{chain_failure, chain_spec, open_registry, payer_key};
+use crate::commands::identity::unlock;
+use crate::commands::runtime;
+use crate::error::{Failure, exit};
+use crate::output::{self, DeployReport, LookupReport, TxReport};
+use crate::progress::Spinner;
+use crate::settings::Settings;
+
+/// Longest endpoint the contract stores (bytes).
+pub const MAX_ENDPOINT: usize = 255;
+
+/// `register [--valid-for DUR] [--endpoint HOST:PORT]`.
+pub fn register(
+    settings: &Settings,
+    valid_for: Duration,
+    endpoint: Option<&str>,
+) -> Result<u8, Failure> {
+    if let Some(e) = endpoint {
+        check_endpoint(e)?;
+    }
+    let secret = unlock(settings)?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let registry = open_registry(settings, Some(&secret)).await?;
+        let _spin = Spinner::start("registering the certificate");
+        let outcome = register_with(&*registry, &secret, valid_for)
+            .await
+            .map_err(chain_failure)?;
+        let endpoint_tx = match endpoint {
+            Some(e) => Some(
+                publish_endpoint(&*registry, &secret, e)
+                    .await
+                    .map_err(chain_failure)?
+                    .tx_hash,
+            ),
+            None => None,
+        };
+        output::print(
+            &TxReport {
+                id: secret.address().to_string(),
+                tx_hash: hex32(&outcome.tx_hash),
+                block: outcome.block,
+                gas_used: outcome.gas_used,
+                endpoint_tx_hash: Some(endpoint_tx.map(|h| hex32(&h))),
+                action: "registered",
+            },
+            settings.json,
+        );
+        Ok(exit::OK)
+    })
+}
+
+/// Signs and submits the self-signed certificate (ID, K_pub, t, T) of
+/// §4.1.2 step 2: `t` = now + `valid_for`, `T` = now. "Now" is the chain's
+/// pending-block time, the clock the contract judges `issuedAt` by.
+pub async fn register_with(
+    registry: &dyn Registry,
+    secret: &SecretKey,
+    valid_for: Duration,
+) -> Result<TxOutcome, ChainError> {
+    let now = registry.now().await?;
+    let certificate = Certificate::new(
+        secret.public_key(),
+        now.saturating_add(valid_for.as_secs()),
+        now,
+    );
+    let signed = Signed::sign(secret, &registry.domain(), certificate);
+    registry.register(&signed).await
+}
+
+/// Signs and submits `setEndpoint`; the sequence is milliseconds since the
+/// epoch, so a newer endpoint always wins over an older signed one.
+pub async fn publish_endpoint(
+    registry: &dyn Registry,
+    secret: &SecretKey,
+    endpoint: &str,
+) -> Result<TxOutcome, ChainError> {
+    let payload = Endpoint {
+        id: secret.address(),
+        endpoint: endpoint.to_owned(),
+        sequence: unix_millis(),
+    };
+    let signed = Signed::sign(secret, &registry.domain(), payload);
+    registry.set_endpoint(&signed).await
+}
+
+/// Signs and submits a revocation dated now.
+pub async fn revoke_with(
+    registry: &dyn Registry,
+    secret: &SecretKey,
+) -> Result<TxOutcome, ChainError> {
+    let now = registry.now().await?;
+    let payload = Revocation {
+        id: secret.address(),
+        revoked_at: now,
+    };
+    let signed = Signed::sign(secret, &registry.domain(), payload);
+    registry.revoke(&signed).await
+}
+
+/// `endpoint HOST:PORT`.
+pub fn endpoint(settings: &Settings, endpoint: &str) -> Result<u8, Failure> {
+    check_endpoint(endpoint)?;
+    let secret = unlock(settings)?;
+    tx_command(
+        settings,
+        &secret,
+        "endpoint published",
+        |registry, secret| {
+            Box::pin(async move { publish_endpoint(&*registry, secret, endpoint).await })
+        },
+    )
+}
+
+/// `renew [--valid-for DUR]`.
+pub fn renew(settings: &Settings, valid_for: Duration) -> Result<u8, Failure> {
+    let secret = unlock(settings)?;
+    tx_command(settings, &secret, "renewed", move |registry, secret| {
+        Box::pin(async move {
+            let now = registry.now().await?;
+            let payload = Renewal {
+                id: secret.address(),
+                valid_until: now.saturating_add(valid_for.as_secs()),
+                issued_at: now,
+            };
+            let signed = Signed::sign(secret, &registry.domain(), payload);
+            registry.renew(&signed).await
+        })
+    })
+}
+
+/// `revoke [--yes]`.
+pub fn revoke(settings: &Settings, yes: bool) -> Result<u8, Failure> {
+    if !yes {
+        confirm_revocation()?;
+    }
+    let secret = unlock(settings)?;
+    tx_command(
+        settings,
+        &secret,
+        "revoked (for good)",
+        |registry, secret| Box::pin(async move { revoke_with(&*registry, secret).await }),
+    )
+}
+
+type TxFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<TxOutcome, ChainError>> + 'a>>;
+
+/// Opens the registry, runs one transaction under a spinner, prints its report.
+fn tx_command<'a, F>(
+    settings: &Settings,
+    secret: &'a SecretKey,
+    action: &'static str,
+    f: F,
+) -> Result<u8, Failure>
+where
+    F: FnOnce(Arc<dyn Registry>, &'a SecretKey) -> TxFuture<'a>,
+{
+    let rt = runtime()?;
+    rt.block_on(async {
+        let registry = open_registry(settings, Some(secret)).await?;
+        let _spin = Spinner::start("waiting for the transaction");
+        let outcome = f(registry, secret).await.map_err(chain_failure)?;
+        output::print(
+            &TxReport {
+                id: secret.address().to_string(),
+                tx_hash: hex32(&outcome.tx_hash),
+                block: outcome.block,
+                gas_used: outcome.gas_used,
+                endpoint_tx_hash: None,
+                action,
+            },
+            settings.json,
+        );
+        Ok(exit::OK)
+    })
+}
+
+/// `lookup ID`.
+pub fn lookup(settings: &Settings, id: Address) -> Result<u8, Failure> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let registry = open_registry(settings, None).await?;
+        let report = lookup_with(&*registry, id).await.map_err(chain_failure)?;
+        output::print(&report, settings.json);
+        Ok(exit::OK)
+    })
+}
+
+/// What the chain says of `id`, as `lookup` reports it. `valid` needs both
+/// the contract's `isValid` (pending block) and this machine's clock to agree.
+pub async fn lookup_with(registry: &dyn Registry, id: Address) -> Result<LookupReport, ChainError> {
+    let status = registry.status(id).await?;
+    if !status.is_registered() {
+        return Ok(LookupReport {
+            id: id.to_string(),
+            registered: false,
+            valid: false,
+            valid_until: None,
+            issued_at: None,
+            revoked_at: None,
+            public_key: None,
+            endpoint: None,
+        });
+    }
+    let chain_valid = registry.is_valid(id).await?;
+    let public_key = registry.public_key(id).await?;
+    let endpoint = registry.endpoint(id).await?;
+    Ok(LookupReport {
+        id: id.to_string(),
+        registered: true,
+        valid: chain_valid && status.check(unix_now()).is_ok(),
+        valid_until: Some(status.valid_until),
+        issued_at: Some(status.issued_at),
+        revoked_at: (status.revoked_at != 0).then_some(status.revoked_at),
+        public_key: public_key.map(|k| format!("0x{}", hex::encode(k.to_xy()))),
+        endpoint: endpoint.map(|e| e.endpoint),
+    })
+}
+
+/// `deploy`: the registry contract on an rpc chain, gas paid by the payer key.
+pub fn deploy(settings: &Settings) -> Result<u8, Failure> {
+    let url = match chain_spec(settings)? {
+        ChainSpec::Rpc(url) => url,
+        ChainSpec::Embedded(_) => {
+            return Err(Failure::usage(
+                "EmbeddedHasRegistry",
+                format!(
+                    "the embedded chain has its registry at genesis ({}); nothing to deploy",
+                    chainmail_chain::embedded::registry_address()
+                ),
+                "pass --chain http(s)://… to deploy on an Ethereum node",
+            ));
+        }
+    };
+    let payer = payer_key(settings)?.ok_or_else(|| {
+        Failure::usage(
+            "NoPayer",
+            "deploying sends a transaction and needs a payer key",
+            "set CHAINMAIL_PAYER_KEY (or --payer-key, or payer_key_file in config.toml)",
+        )
+    })?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let _spin = Spinner::start("deploying the registry");
+        let (address, outcome) = chainmail_chain::deploy(&url, &payer)
+            .await
+            .map_err(chain_failure)?;
+        output::print(
+            &DeployReport {
+                address: address.to_string(),
+                tx_hash: hex32(&outcome.tx_hash),
+                block: outcome.block,
+                gas_used: outcome.gas_used,
+            },
+            settings.json,
+        );
+        Ok(exit::OK)
+    })
+}
+
+/// Asks on the terminal; without one, `--yes` is required.
+fn confirm_revocation() -> Result<(), Failure> {
+    use std::io::{BufRead, IsTerminal, Read, Write};
+    let no_tty = || {
+        Failure::usage(
+            "ConfirmationRequired",
+            "revoking is final and there is no terminal to confirm on",
+            "pass --yes to revoke without asking",
+        )
+    };
+    if !std::io::stdin().is_terminal() {
+        return Err(no_tty());
+    }
+    eprint!(
+        "Revoke this identity for good? It can never be registered again. Type `revoke` to confirm: "
+    );
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    // Bounded read: one short line is all we want.
+    std::io::stdin()
+        .lock()
+        .take(64)
+        .read_line(&mut line)
+        .map_err(|_| no_tty())?;
+    if line.trim() != "revoke" {
+        return Err(Failure::new(
+            "NotConfirmed",
+            "revocation not confirmed; nothing was sent",
+            "",
+        ));
+    }
+    Ok(())
+}
+
+/// `HOST:PORT` with a non-empty host, a numeric port and the contract's length bound.
+pub fn check_endpoint(endpoint: &str) -> Result<(), Failure> {
+    let bad = |why: &str| {
+        Failure::usage(
+            "BadEndpoint",
+            format!("`{}` is not HOST:PORT ({why})", truncate(endpoint, 80)),
+            "write it like 203.0.113.7:7400 or [2001:db8::1]:7400",
+        )
+    };
+    if endpoint.len() > MAX_ENDPOINT {
+        return Err(bad("longer than 255 bytes"));
+    }
+    if endpoint
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(bad("contains spaces or control characters"));
+    }
+    let (host, port) = endpoint.rsplit_once(':').ok_or_else(|| bad("no port"))?;
+    if host.is_empty() {
+        return Err(bad("no host"));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p != 0 => Ok(()),
+        _ => Err(bad("the port is not a number from 1 to 65535")),
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_owned()
+    } else {
+        format!("{}…", s.chars().take(max).collect::<String>())
+    }
+}
+
+/// 0x + 64 hex.
+pub fn hex32(bytes: &[u8; 32]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+/// This machine's clock, Unix seconds.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints() {
+        assert!(check_endpoint("127.0.0.1:7400").is_ok());
+        assert!(check_endpoint("[::1]:7400").is_ok());
+        assert!(check_endpoint("example.org:1").is_ok());
+        for bad in [
+            "",
+            "host",
+            ":7400",
+            "h:0",
+            "h:70000",
+            "h:x",
+            "a b:1",
+            &format!("{}:1", "a".repeat(300)),
+        ] {
+            assert_eq!(
+                check_endpoint(bad).unwrap_err().kind,
+                "BadEndpoint",
+                "{bad}"
+            );
+        }
+    }
+}

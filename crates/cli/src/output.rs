@@ -1,0 +1,241 @@
+//! What commands print: one report type per command, whose serde field names
+//! are the `--json` interface of issue 6 (checked against
+//! `schema/output.schema.json` by a test), and whose `human` form is the
+//! default text. Times are Unix seconds, IDs EIP-55, absent values `null`.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+/// A command's result, printable both ways.
+pub trait Report: Serialize {
+    /// The text shown without `--json`.
+    fn human(&self) -> String;
+}
+
+/// Prints `report` on stdout as JSON (one line) or text.
+pub fn print<R: Report>(report: &R, json: bool) {
+    let mut out = std::io::stdout().lock();
+    let text = if json {
+        serde_json::to_string(report).unwrap_or_else(|e| {
+            format!(r#"{{"error":{{"kind":"Internal","message":"cannot encode output: {e}"}}}}"#)
+        })
+    } else {
+        report.human()
+    };
+    // A closed pipe (`chainmail inbox | head`) is not an error worth a panic.
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}
+
+/// `init` and `id`.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdentityReport {
+    /// EIP-55 ID.
+    pub id: String,
+    /// 0x + 128 hex (x‖y).
+    pub public_key: String,
+    /// Path of the keystore file.
+    pub keystore: String,
+}
+
+impl Report for IdentityReport {
+    fn human(&self) -> String {
+        format!(
+            "ID          {}\npublic key  {}\nkeystore    {}",
+            self.id, self.public_key, self.keystore
+        )
+    }
+}
+
+/// `register`, `renew`, `revoke`, `endpoint`: a transaction about an ID.
+#[derive(Debug, Clone, Serialize)]
+pub struct TxReport {
+    /// EIP-55 ID the transaction is about.
+    pub id: String,
+    /// 0x + 64 hex.
+    pub tx_hash: String,
+    /// Block it landed in.
+    pub block: u64,
+    /// Gas it used.
+    pub gas_used: u64,
+    /// Only for `register --endpoint`: the setEndpoint transaction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_tx_hash: Option<Option<String>>,
+    /// What happened, for the human form ("registered", "revoked"…).
+    #[serde(skip)]
+    pub action: &'static str,
+}
+
+impl Report for TxReport {
+    fn human(&self) -> String {
+        let mut s = format!(
+            "{} {}\ntx {} in block {} ({} gas)",
+            self.id, self.action, self.tx_hash, self.block, self.gas_used
+        );
+        if let Some(Some(tx)) = &self.endpoint_tx_hash {
+            s.push_str(&format!("\nendpoint published in tx {tx}"));
+        }
+        s
+    }
+}
+
+/// `deploy`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeployReport {
+    /// EIP-55 address of the registry.
+    pub address: String,
+    /// 0x + 64 hex.
+    pub tx_hash: String,
+    /// Block it landed in.
+    pub block: u64,
+    /// Gas it used.
+    pub gas_used: u64,
+}
+
+impl Report for DeployReport {
+    fn human(&self) -> String {
+        format!(
+            "registry deployed at {}\ntx {} in block {} ({} gas)\nuse it with --registry {} (or CHAINMAIL_REGISTRY)",
+            self.address, self.tx_hash, self.block, self.gas_used, self.address
+        )
+    }
+}
+
+/// `lookup`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LookupReport {
+    /// EIP-55 ID asked about.
+    pub id: String,
+    /// Ever registered.
+    pub registered: bool,
+    /// Registered, not revoked, not expired (by this machine's clock).
+    pub valid: bool,
+    /// Unix seconds, null when not registered.
+    pub valid_until: Option<u64>,
+    /// Unix seconds, null when not registered.
+    pub issued_at: Option<u64>,
+    /// Unix seconds, null when not revoked.
+    pub revoked_at: Option<u64>,
+    /// 0x + 128 hex, null when not registered.
+    pub public_key: Option<String>,
+    /// host:port, null when none published.
+    pub endpoint: Option<String>,
+}
+
+impl Report for LookupReport {
+    fn human(&self) -> String {
+        if !self.registered {
+            return format!("{} is not registered", self.id);
+        }
+        let state = if self.revoked_at.is_some() {
+            "REVOKED"
+        } else if self.valid {
+            "valid"
+        } else {
+            "EXPIRED"
+        };
+        let opt = |v: Option<u64>| v.map(fmt_time).unwrap_or_else(|| "-".to_owned());
+        format!(
+            "ID          {}\nstatus      {}\nissued      {}\nvalid until {}\nrevoked     {}\npublic key  {}\nendpoint    {}",
+            self.id,
+            state,
+            opt(self.issued_at),
+            opt(self.valid_until),
+            opt(self.revoked_at),
+            self.public_key.as_deref().unwrap_or("-"),
+            self.endpoint.as_deref().unwrap_or("-"),
+        )
+    }
+}
+
+/// `send`.
+// Used by `send`, wired when the node's delivery API lands.
+#[allow(dead_code)]
+#[derive(Debug, Clone, Serialize)]
+pub struct SendReport {
+    /// 0x + 32 hex.
+    pub message_id: String,
+    /// EIP-55 recipient.
+    pub to: String,
+    /// `delivered`, `queued` or `rejected`.
+    pub status: &'static str,
+    /// Why, when not delivered.
+    pub reason: Option<String>,
+}
+
+impl Report for SendReport {
+    fn human(&self) -> String {
+        match &self.reason {
+            None => format!("{} {} to {}", self.message_id, self.status, self.to),
+            Some(r) => format!("{} {} to {}: {}", self.message_id, self.status, self.to, r),
+        }
+    }
+}
+
+/// One received message (`inbox`, and each line of `inbox --follow`).
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageReport {
+    /// 0x + 32 hex.
+    pub message_id: String,
+    /// EIP-55 sender.
+    pub from: String,
+    /// EIP-55 recipient (this identity).
+    pub to: String,
+    /// Unix seconds, the sender's clock (signed).
+    pub sent_at: u64,
+    /// Unix seconds, this node's clock.
+    pub received_at: u64,
+    /// The text.
+    pub body: String,
+    /// 0x + 130 hex: the sender's signature (on the message or on its batch).
+    pub signature: String,
+    /// 0x + 64 hex Merkle root when batch-signed, else null.
+    pub batch_root: Option<String>,
+    /// Merkle path (0x + 64 hex each) when batch-signed, else null.
+    pub batch_path: Option<Vec<String>>,
+}
+
+impl Report for MessageReport {
+    fn human(&self) -> String {
+        format!(
+            "[{}] {} → {} ({}): {}",
+            fmt_time(self.sent_at),
+            self.from,
+            self.to,
+            self.message_id,
+            self.body
+        )
+    }
+}
+
+/// `inbox`.
+#[derive(Debug, Clone, Serialize)]
+pub struct InboxReport {
+    /// Oldest first.
+    pub messages: Vec<MessageReport>,
+}
+
+impl Report for InboxReport {
+    fn human(&self) -> String {
+        if self.messages.is_empty() {
+            return "no messages".to_owned();
+        }
+        self.messages
+            .iter()
+            .map(Report::human)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Unix seconds as RFC 3339 UTC for the human form.
+/// (values a hostile chain could make absurd are shown as plain numbers).
+pub fn fmt_time(unix: u64) -> String {
+    // 9999-12-31T23:59:59Z: past it RFC 3339 has no four-digit year.
+    const LAST: u64 = 253_402_300_799;
+    match std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(unix)) {
+        Some(t) if unix <= LAST => humantime::format_rfc3339_seconds(t).to_string(),
+        _ => format!("{unix} (Unix seconds)"),
+    }
+}

@@ -1,0 +1,73 @@
+//! The effective settings of one run: the home, its `config.toml`, the chain
+//! and registry, applying "flag beats environment beats config file" (clap
+//! already folds the environment into each flag, see `cli::GlobalArgs`).
+
+use chainmail_node::config::Config;
+use chainmail_node::home::Home;
+
+use zeroize::Zeroizing;
+
+use crate::cli::GlobalArgs;
+use crate::error::{Failure, variant_name};
+
+/// Chain used when neither flag, environment nor config names one.
+pub const DEFAULT_CHAIN: &str = "embedded";
+
+/// Settings resolved from the command line, environment and config file.
+pub struct Settings {
+    /// This identity's home.
+    pub home: Home,
+    /// Its `config.toml` (empty when absent).
+    pub config: Config,
+    /// The chain spec text (`embedded`, `embedded:PATH` or a URL).
+    pub chain: String,
+    /// The registry address text, if any.
+    pub registry: Option<String>,
+    /// The gas payer key text from `--payer-key` / `CHAINMAIL_PAYER_KEY`.
+    pub payer_key: Option<Zeroizing<String>>,
+    /// `--json`.
+    pub json: bool,
+}
+
+impl Settings {
+    /// Resolves the home and reads its config; does not create anything.
+    pub fn resolve(global: &GlobalArgs) -> Result<Settings, Failure> {
+        let home = Home::resolve(global.home.as_deref()).map_err(|e| {
+            Failure::new(
+                variant_name(&format!("{e:?}")),
+                format!("cannot find a home directory: {e}"),
+                "pass --home DIR or set CHAINMAIL_HOME",
+            )
+        })?;
+        let config = Config::load(&home.config()).map_err(|e| {
+            Failure::new(
+                "BadConfig",
+                format!("{e}"),
+                format!("fix or remove {}", home.config().display()),
+            )
+        })?;
+        let chain = global
+            .chain
+            .clone()
+            .filter(|s| !s.is_empty())
+            .or_else(|| config.chain.clone())
+            .unwrap_or_else(|| DEFAULT_CHAIN.to_owned());
+        let registry = global
+            .registry
+            .clone()
+            .filter(|s| !s.is_empty())
+            .or_else(|| config.registry.clone());
+        Ok(Settings {
+            home,
+            config,
+            chain,
+            registry,
+            payer_key: global
+                .payer_key
+                .as_ref()
+                .filter(|s| !s.0.is_empty())
+                .map(|s| s.0.clone()),
+            json: global.json,
+        })
+    }
+}
