@@ -160,14 +160,16 @@ contract IdentityRegistry {
     function register(bytes calldata publicKey, uint64 validUntil, uint64 issuedAt, bytes calldata signature)
         external
     {
+        // The hot path of the contract, written for gas (issue 3 budget: 55,000 per
+        // transaction): one copy of the key in memory, one hash of it, one mapping
+        // slot computation, one SLOAD, one SSTORE, one LOG2.
         if (publicKey.length != 64) revert InvalidPublicKey();
 
-        // Lay the Registered event's data out in memory now — ABI encoding of one
-        // `bytes`: [offset 0x20][length 64][x][y] — and hash the key in place: the
-        // same hash gives the ID and the `publicKey` member of the Certificate struct
-        // hash, and the same memory is logged at the end (no second copy, no second hash).
-        uint256 eventData;
-        bytes32 keyHash;
+        uint256 eventData; // memory: the Registered event's data, [0x20][64][x][y]
+        bytes32 keyHash; // keccak256(publicKey): gives the ID and the Certificate's publicKey member
+        address id;
+        uint256 slot; // storage slot of _status[id]
+        uint256 word; // its packed value
         assembly ("memory-safe") {
             eventData := mload(0x40)
             mstore(0x40, add(eventData, 0x80))
@@ -175,22 +177,28 @@ contract IdentityRegistry {
             mstore(add(eventData, 0x20), 64)
             calldatacopy(add(eventData, 0x40), publicKey.offset, 64)
             keyHash := keccak256(add(eventData, 0x40), 64)
+            id := and(keyHash, 0xffffffffffffffffffffffffffffffffffffffff)
+            // Solidity's mapping slot: keccak256(key . mapping's slot), in scratch space.
+            mstore(0x00, id)
+            mstore(0x20, _status.slot)
+            slot := keccak256(0x00, 0x40)
+            word := sload(slot)
         }
-        address id = address(uint160(uint256(keyHash)));
-
-        if (_status[id] != 0) revert AlreadyRegistered(id);
+        if (word != 0) revert AlreadyRegistered(id);
         _checkIssuedAt(issuedAt);
         _checkLifetime(validUntil, issuedAt);
-        _checkSignature(id, _hashStruct4(CERTIFICATE_TYPEHASH, uint160(id), uint256(keyHash), validUntil, issuedAt), signature);
+        if (!_signedBy(id, _hashStruct4(CERTIFICATE_TYPEHASH, uint160(id), uint256(keyHash), validUntil, issuedAt), signature)) {
+            revert BadSignature();
+        }
 
-        _status[id] = (uint256(validUntil) << VALID_UNTIL_SHIFT) | (uint256(issuedAt) << ISSUED_AT_SHIFT)
-            | (block.number << REGISTERED_BLOCK_SHIFT);
-
-        // emit Registered(id, publicKey), from the memory laid out above.
         bytes32 topic = REGISTERED_TOPIC;
         assembly ("memory-safe") {
-            // Solidity leaves the bits above an address undefined in assembly: clean them.
-            log2(eventData, 0x80, topic, and(id, 0xffffffffffffffffffffffffffffffffffffffff))
+            // validUntil | issuedAt << 64 | revokedAt (0) << 128 | registeredBlock << 192; the
+            // masks because Solidity leaves the bits above a uint64 undefined in assembly.
+            let u64 := 0xffffffffffffffff
+            sstore(slot, or(or(and(validUntil, u64), shl(64, and(issuedAt, u64))), shl(192, number())))
+            // emit Registered(id, publicKey), from the memory laid out above.
+            log2(eventData, 0x80, topic, id)
         }
     }
 
@@ -388,20 +396,26 @@ contract IdentityRegistry {
     }
 
     /// @dev `issuedAt` nonzero and within [now − MAX_ISSUED_SKEW_PAST, now + MAX_FUTURE_SKEW].
-    /// The sums are in uint256: no overflow for any uint64 input.
     function _checkIssuedAt(uint64 issuedAt) private view {
-        if (
-            issuedAt == 0 || uint256(issuedAt) + MAX_ISSUED_SKEW_PAST < block.timestamp
-                || issuedAt > block.timestamp + MAX_FUTURE_SKEW
-        ) revert StaleTimestamp(issuedAt, _blockTime());
+        // Unchecked: uint64 values plus constants below 2^32, summed in uint256, and
+        // block.timestamp is a uint64 in every Ethereum block header: nothing can overflow.
+        unchecked {
+            if (
+                issuedAt == 0 || uint256(issuedAt) + MAX_ISSUED_SKEW_PAST < block.timestamp
+                    || issuedAt > block.timestamp + MAX_FUTURE_SKEW
+            ) revert StaleTimestamp(issuedAt, _blockTime());
+        }
     }
 
     /// @dev `validUntil` after now, after `issuedAt`, and at most `issuedAt + MAX_LIFETIME`.
     function _checkLifetime(uint64 validUntil, uint64 issuedAt) private view {
-        if (
-            validUntil <= block.timestamp || validUntil <= issuedAt
-                || validUntil > uint256(issuedAt) + MAX_LIFETIME
-        ) revert InvalidLifetime(validUntil, issuedAt);
+        unchecked {
+            // uint64 + constant in uint256: cannot overflow.
+            if (
+                validUntil <= block.timestamp || validUntil <= issuedAt
+                    || validUntil > uint256(issuedAt) + MAX_LIFETIME
+            ) revert InvalidLifetime(validUntil, issuedAt);
+        }
     }
 
     /// @dev keccak256(abi.encode(typeHash, a, b)) in scratch memory.
@@ -444,29 +458,39 @@ contract IdentityRegistry {
         }
     }
 
-    /// @dev Reverts with `BadSignature` unless `signature` is 65 bytes r‖s‖v with
-    /// v ∈ {27, 28} and s ≤ n/2 that recovers to `signer` (never zero) for the EIP-712
-    /// digest keccak256(0x1901 ‖ DOMAIN_SEPARATOR ‖ structHash).
+    /// @dev Reverts with `BadSignature` unless `_signedBy(signer, structHash, signature)`.
     function _checkSignature(address signer, bytes32 structHash, bytes calldata signature) private view {
-        if (signature.length != 65) revert BadSignature();
+        if (!_signedBy(signer, structHash, signature)) revert BadSignature();
+    }
+
+    /// @dev True iff `signature` is 65 bytes r‖s‖v with v ∈ {27, 28} and s ≤ n/2 that
+    /// recovers to `signer` (never zero) for the EIP-712 digest
+    /// keccak256(0x1901 ‖ DOMAIN_SEPARATOR ‖ structHash).
+    function _signedBy(address signer, bytes32 structHash, bytes calldata signature) private view returns (bool ok) {
+        if (signature.length != 65) return false;
         bytes32 domainSeparator = DOMAIN_SEPARATOR();
-        bytes32 digest;
-        bytes32 r;
-        bytes32 s;
-        uint8 v;
+        uint256 halfOrder = HALF_ORDER;
         assembly ("memory-safe") {
-            let ptr := mload(0x40)
+            let ptr := mload(0x40) // scratch memory past the free pointer
             mstore(ptr, hex"1901")
             mstore(add(ptr, 0x02), domainSeparator)
             mstore(add(ptr, 0x22), structHash)
-            digest := keccak256(ptr, 0x42)
-            r := calldataload(signature.offset)
-            s := calldataload(add(signature.offset, 0x20))
+            let digest := keccak256(ptr, 0x42)
             // The 65th byte; the word read may run past the signature, byte(0, …) keeps only v.
-            v := byte(0, calldataload(add(signature.offset, 0x40)))
+            let v := byte(0, calldataload(add(signature.offset, 0x40)))
+            let s := calldataload(add(signature.offset, 0x20))
+            // ecrecover(digest, v, r, s): the precompile at address 1 returns the signer,
+            // or nothing for an invalid signature, so its output word starts at zero.
+            mstore(ptr, digest)
+            mstore(add(ptr, 0x20), v)
+            calldatacopy(add(ptr, 0x40), signature.offset, 0x40) // r, s
+            mstore(0x00, 0)
+            pop(staticcall(gas(), 0x01, ptr, 0x80, 0x00, 0x20))
+            let recovered := mload(0x00)
+            ok := and(
+                and(or(eq(v, 27), eq(v, 28)), iszero(gt(s, halfOrder))),
+                and(iszero(iszero(recovered)), eq(recovered, and(signer, 0xffffffffffffffffffffffffffffffffffffffff)))
+            )
         }
-        if (uint256(s) > HALF_ORDER || (v != 27 && v != 28)) revert BadSignature();
-        address recovered = ecrecover(digest, v, r, s);
-        if (recovered == address(0) || recovered != signer) revert BadSignature();
     }
 }
