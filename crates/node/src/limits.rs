@@ -1,0 +1,135 @@
+//! The node's resource limits and the per-source rate limiter: what a
+//! stranger on the network can make the node spend before authenticating.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// Tunable limits of a running node. Defaults are for a personal node.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Handshakes in progress at once. Every T_B1 costs an ECDH and a
+    /// signature check before anything is authenticated; capping them bounds
+    /// CPU and memory under a flood while established sessions keep going.
+    pub max_concurrent_handshakes: usize,
+    /// Open connections at once (handshaking or established): each holds a
+    /// socket and a task; past this, new ones are closed at once.
+    pub max_connections: usize,
+    /// Time allowed from accept to an authenticated session (slowloris and
+    /// half-open handshakes end here).
+    pub handshake_timeout: Duration,
+    /// A session with no frame for this long is closed.
+    pub idle_timeout: Duration,
+    /// How often an open session re-checks the peer's status on chain
+    /// (revocation closes it with `PeerRevoked`).
+    pub recheck_interval: Duration,
+    /// How long a status read from the chain is trusted (a flood of T_B1s
+    /// for one ID causes one chain call per TTL, not one per T_B1).
+    pub status_ttl: Duration,
+    /// New connections per source IP per second (token bucket rate)...
+    pub per_ip_rate: f64,
+    /// ...and burst.
+    pub per_ip_burst: f64,
+    /// Messages sent per batch (one signature over a Merkle root).
+    pub max_batch: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_concurrent_handshakes: 64,
+            max_connections: 512,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
+            recheck_interval: Duration::from_secs(180),
+            status_ttl: Duration::from_secs(30),
+            per_ip_rate: 20.0,
+            per_ip_burst: 40.0,
+            max_batch: 256,
+        }
+    }
+}
+
+/// Per-source-IP token buckets with a bounded number of tracked sources.
+#[derive(Debug)]
+pub struct RateLimiter {
+    rate: f64,
+    burst: f64,
+    // Why bounded: the map is keyed by attacker-chosen source addresses
+    // (IPv6 gives them plenty); past this many, idle buckets are dropped and,
+    // if still full, new sources are refused rather than the map growing.
+    max_sources: usize,
+    buckets: HashMap<IpAddr, (f64, Instant)>,
+}
+
+impl RateLimiter {
+    /// A limiter refilling `rate` tokens per second up to `burst`.
+    pub fn new(rate: f64, burst: f64, max_sources: usize) -> Self {
+        Self {
+            rate,
+            burst,
+            max_sources,
+            buckets: HashMap::new(),
+        }
+    }
+
+    /// Takes one token for `ip` at `now`; `false` means refuse.
+    pub fn allow(&mut self, ip: IpAddr, now: Instant) -> bool {
+        if !self.buckets.contains_key(&ip) && self.buckets.len() >= self.max_sources {
+            let (rate, burst) = (self.rate, self.burst);
+            // Drop buckets that have refilled completely: they carry no state.
+            self.buckets.retain(|_, (tokens, at)| {
+                *tokens + now.saturating_duration_since(*at).as_secs_f64() * rate < burst
+            });
+            if self.buckets.len() >= self.max_sources {
+                return false;
+            }
+        }
+        let (tokens, at) = self.buckets.entry(ip).or_insert((self.burst, now));
+        let refill = now.saturating_duration_since(*at).as_secs_f64() * self.rate;
+        *tokens = (*tokens + refill).min(self.burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_then_refill() {
+        let mut rl = RateLimiter::new(2.0, 3.0, 10);
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let t0 = Instant::now();
+        assert!(rl.allow(ip, t0));
+        assert!(rl.allow(ip, t0));
+        assert!(rl.allow(ip, t0));
+        assert!(!rl.allow(ip, t0));
+        // Another source is unaffected.
+        assert!(rl.allow("10.0.0.2".parse().unwrap(), t0));
+        // Half a second later one token is back.
+        let t1 = t0 + Duration::from_millis(500);
+        assert!(rl.allow(ip, t1));
+        assert!(!rl.allow(ip, t1));
+    }
+
+    #[test]
+    fn bounded_sources() {
+        let mut rl = RateLimiter::new(1.0, 2.0, 2);
+        let t0 = Instant::now();
+        assert!(rl.allow("10.0.0.1".parse().unwrap(), t0));
+        assert!(rl.allow("10.0.0.2".parse().unwrap(), t0));
+        // Both buckets are still draining: a third source is refused.
+        assert!(!rl.allow("10.0.0.3".parse().unwrap(), t0));
+        // Once they refill, their entries are dropped and room is made.
+        let later = t0 + Duration::from_secs(10);
+        assert!(rl.allow("10.0.0.3".parse().unwrap(), later));
+        assert!(rl.buckets.len() <= 2);
+    }
+}
