@@ -157,9 +157,7 @@ contract IdentityRegistry {
     /// @param validUntil Expiry (unix seconds); valid while `block.timestamp < validUntil`.
     /// @param issuedAt When the certificate was signed (unix seconds).
     /// @param signature 65 bytes r‖s‖v over the EIP-712 digest of the `Certificate`.
-    function register(bytes calldata publicKey, uint64 validUntil, uint64 issuedAt, bytes calldata signature)
-        external
-    {
+    function register(bytes calldata publicKey, uint64 validUntil, uint64 issuedAt, bytes calldata signature) external {
         // The hot path of the contract, written for gas (issue 3 budget: 55,000 per
         // transaction): one copy of the key in memory, one hash of it, one mapping
         // slot computation, one SLOAD, one SSTORE, one LOG2.
@@ -187,7 +185,9 @@ contract IdentityRegistry {
         if (word != 0) revert AlreadyRegistered(id);
         _checkIssuedAt(issuedAt);
         _checkLifetime(validUntil, issuedAt);
-        if (!_signedBy(id, _hashStruct4(CERTIFICATE_TYPEHASH, uint160(id), uint256(keyHash), validUntil, issuedAt), signature)) {
+        if (!_signedBy(
+                id, _hashStruct4(CERTIFICATE_TYPEHASH, uint160(id), uint256(keyHash), validUntil, issuedAt), signature
+            )) {
             revert BadSignature();
         }
 
@@ -266,7 +266,9 @@ contract IdentityRegistry {
         EndpointRecord storage record = _endpoints[id];
         uint64 current = record.sequence;
         if (sequence <= current) revert StaleSequence(sequence, current);
-        _checkSignature(id, _hashStruct3(ENDPOINT_TYPEHASH, uint160(id), uint256(keccak256(bytes(endpoint))), sequence), signature);
+        _checkSignature(
+            id, _hashStruct3(ENDPOINT_TYPEHASH, uint160(id), uint256(keccak256(bytes(endpoint))), sequence), signature
+        );
 
         record.sequence = sequence;
         record.endpoint = endpoint;
@@ -412,8 +414,7 @@ contract IdentityRegistry {
         unchecked {
             // uint64 + constant in uint256: cannot overflow.
             if (
-                validUntil <= block.timestamp || validUntil <= issuedAt
-                    || validUntil > uint256(issuedAt) + MAX_LIFETIME
+                validUntil <= block.timestamp || validUntil <= issuedAt || validUntil > uint256(issuedAt) + MAX_LIFETIME
             ) revert InvalidLifetime(validUntil, issuedAt);
         }
     }

@@ -93,9 +93,7 @@ contract IdentityRegistryTest is Base {
     }
 
     function test_domainSeparatorMatchesEip712() public view {
-        assertEq(
-            registry.DOMAIN_SEPARATOR(), domainSeparator(block.chainid, address(registry)), "domain separator"
-        );
+        assertEq(registry.DOMAIN_SEPARATOR(), domainSeparator(block.chainid, address(registry)), "domain separator");
         (
             bytes1 fields,
             string memory name,
@@ -120,6 +118,47 @@ contract IdentityRegistryTest is Base {
         bytes32 afterFork = registry.DOMAIN_SEPARATOR();
         assertTrue(before != afterFork, "domain separator must change with the chain id");
         assertEq(afterFork, domainSeparator(block.chainid, address(registry)), "recomputed separator");
+    }
+
+    /// @dev Known answers: signatures made by `cast wallet sign --data` (foundry 1.7.1) over
+    /// typed-data JSON for this exact domain (chain 31337, the registry address forge
+    /// gives the first contract a test deploys). Regenerate with scripts/cast-interop's
+    /// JSON shape if the domain ever changes. The digest is the one the Rust core must
+    /// produce for the same Certificate.
+    function test_knownAnswer_castSignatures() public {
+        assertEq(address(registry), 0x5615dEB798BB3E4dFa0139dFa1b3D433Cc23b72f, "deploy address of the vector");
+        assertEq(block.chainid, 31337, "chain id of the vector");
+        bytes memory pk = publicKeyOf(ALICE_KEY);
+        assertEq(
+            pk,
+            hex"a64db41e2968c849c2a5615ba0d6e816734a6d3e6ea6ecd6f3acb7d59daa9102e7af12d6e07238e7d5f5f6e9d6a529833a30f7385075fd74029db8009a5ace9a",
+            "public key of 0xa11ce"
+        );
+        assertEq(alice, 0xe05fcC23807536bEe418f142D19fa0d21BB0cfF7, "id of 0xa11ce");
+        uint64 validUntil = 1_781_536_000;
+        uint64 issuedAt = 1_750_000_000;
+        assertEq(
+            digest(registry.DOMAIN_SEPARATOR(), certificateHash(alice, pk, validUntil, issuedAt)),
+            0xee058f73f81123a74c20cd334e3185429f1d9597bf1313962fb1f2c94fda0381,
+            "Certificate digest"
+        );
+        registry.register(
+            pk,
+            validUntil,
+            issuedAt,
+            hex"ed0f1b3fa531836ee5657c59b70d1de490c7f0617eeaa066bd571918f0c3531e633c8a982830596b16b06b3a2f54c07a50ae3275b2d5ddc02211d1bb74c2bf331c"
+        );
+        registerDefault(BOB_KEY);
+        assertTrue(
+            registry.verifySession(
+                alice,
+                bob,
+                1_750_000_000,
+                0x1111111111111111111111111111111111111111111111111111111111111111,
+                hex"2313aec33d5687eeab842af1814743ee2930255235f107e2fe35398243fc0d33264e73956ea871df3d24542d3f501aa692c3348af44a9aaa780476bf3230330b1b"
+            ),
+            "cast-signed SessionRequest"
+        );
     }
 
     // ------------------------------------------------------------ register
@@ -325,14 +364,14 @@ contract IdentityRegistryTest is Base {
         bad[1] = signHash(ALICE_KEY, digest(domainSeparator(block.chainid, address(0xdead)), structHash));
         bad[2] = signHash(ALICE_KEY, structHash); // no EIP-712 envelope at all
         bad[3] = signHash( // eth_sign / personal_sign of the struct hash
-        ALICE_KEY, keccak256(abi.encodePacked("\x19Ethereum Signed Message:\n32", structHash)));
+            ALICE_KEY,
+            keccak256(abi.encodePacked("\x19Ethereum Signed Message:\n32", structHash))
+        );
         bad[4] = signHash( // a domain with another name
             ALICE_KEY,
             digest(
                 keccak256(
-                    abi.encode(
-                        T_DOMAIN, keccak256("chainmail2"), keccak256("1"), block.chainid, address(registry)
-                    )
+                    abi.encode(T_DOMAIN, keccak256("chainmail2"), keccak256("1"), block.chainid, address(registry))
                 ),
                 structHash
             )
@@ -787,7 +826,7 @@ contract IdentityRegistryTest is Base {
         bytes memory pk = publicKeyOf(ALICE_KEY);
         bytes memory sig = certSig(ALICE_KEY, START + YEAR, START);
         bit = bound(bit, 0, 65 * 8 - 1);
-        sig[bit / 8] = sig[bit / 8] ^ bytes1(uint8(1 << (bit % 8)));
+        sig[bit / 8] = sig[bit / 8] ^ bytes1(uint8(2 ** (bit % 8)));
         expectError(IdentityRegistry.BadSignature.selector);
         registry.register(pk, START + YEAR, START, sig);
     }
