@@ -28,3 +28,17 @@ pub use address::{Address, AddressLengthError, AddressParseError};
 pub use keys::{KeyError, PublicKey, SecretKey};
 pub use signature::{Signature, SignatureError};
 pub use status::{IdStatus, StatusError};
+
+pub mod codec;
+pub mod handshake;
+mod kdf;
+pub mod merkle;
+pub mod record;
+pub mod session;
+pub mod wire;
+
+pub use handshake::{
+    ExpectT_A2, HandshakeError, Initiator, MemoryReplayCache, PendingT_B1, ReplayCache, Responder,
+    StaticShared,
+};
+pub use session::{Opened, Session, SessionError};

@@ -1,0 +1,301 @@
+//! The session cipher (§4.1.4, DESIGN.md §5): after the handshake, every
+//! record is a frame `length ‖ AES-256-GCM(kind ‖ payload)` under the
+//! direction's key, with the record's 4-byte length prefix as associated data
+//! and the frame counter as nonce. The counter is never sent: a replayed,
+//! dropped or reordered frame simply fails to authenticate, and the first
+//! failure poisons the session for good. Keys roll forward (HKDF, label
+//! "chainmail v1 rekey") every [`REKEY_INTERVAL`] frames, long before the
+//! 64-bit counter could wrap; the session ends at `expires_at`.
+
+use aes_gcm::Aes256Gcm;
+
+use crate::address::Address;
+use crate::kdf::{self, Key};
+use crate::keys::PublicKey;
+use crate::record::{LENGTH_PREFIX, MAX_PAYLOAD, record_body, write_record};
+
+/// Frames per key before both sides derive the next one (2^20: one key
+/// protects at most 64 GiB, keeping AES-GCM far inside its limits).
+pub const REKEY_INTERVAL: u64 = 1 << 20;
+/// Frame kind: key confirmation, the initiator's first frame (empty payload).
+pub const KIND_CONFIRM: u8 = 0x00;
+/// Frame kind: application data.
+pub const KIND_DATA: u8 = 0x01;
+
+/// Which side of the handshake this session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Bob, who sent T_B1.
+    Initiator,
+    /// Alice, who answered with T_A2.
+    Responder,
+}
+
+/// Why a frame cannot be sealed or opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The session's lifetime is over: handshake again.
+    #[error("the session expired at unix time {expires_at}")]
+    Expired {
+        /// End of the session.
+        expires_at: u64,
+    },
+    /// The payload is above the 64 KiB frame limit.
+    #[error("payload of {len} bytes is above the frame limit {max}")]
+    PayloadTooLarge {
+        /// Payload length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A frame failed to authenticate: tampered, replayed, reordered or
+    /// dropped in between. The session is unusable from now on.
+    #[error("frame failed to authenticate (tampered, replayed or out of order)")]
+    BadFrame,
+    /// The record's length prefix does not match its size.
+    #[error("malformed frame record")]
+    Malformed,
+    /// The responder got data (or tried to send) before the initiator's confirm frame.
+    #[error("data before key confirmation")]
+    NotConfirmed,
+    /// A confirm frame where none belongs.
+    #[error("unexpected key-confirmation frame")]
+    UnexpectedConfirm,
+    /// A frame kind this version does not know.
+    #[error("unknown frame kind {kind}")]
+    UnknownKind {
+        /// The kind byte.
+        kind: u8,
+    },
+    /// An earlier error ended the session.
+    #[error("the session failed earlier and is closed")]
+    Poisoned,
+}
+
+/// What an opened frame held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opened {
+    /// The initiator's key confirmation: the responder may now send and receive data.
+    Confirmed,
+    /// Application bytes (decode with [`crate::wire::Wire`]).
+    Data(Vec<u8>),
+}
+
+/// One direction's key state.
+struct Direction {
+    key: Key,
+    cipher: Aes256Gcm,
+    counter: u64,
+    epoch: u64,
+}
+
+impl Direction {
+    fn new(key: Key) -> Self {
+        let cipher = kdf::cipher(&key);
+        Direction {
+            key,
+            cipher,
+            counter: 0,
+            epoch: 0,
+        }
+    }
+
+    /// The nonce for this frame; rolls the key forward when an interval ends.
+    fn next_counter(&mut self) -> u64 {
+        if self.counter == REKEY_INTERVAL {
+            self.key = kdf::derive(&[], &self.key[..], kdf::LABEL_REKEY);
+            self.cipher = kdf::cipher(&self.key);
+            self.counter = 0;
+            self.epoch += 1;
+        }
+        let c = self.counter;
+        self.counter += 1;
+        c
+    }
+}
+
+/// An established session: seal frames to the peer, open frames from it.
+pub struct Session {
+    role: Role,
+    local: Address,
+    peer: PublicKey,
+    send: Direction,
+    recv: Direction,
+    transcript: [u8; 32],
+    expires_at: u64,
+    confirmed: bool,
+    poisoned: bool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("role", &self.role)
+            .field("local", &self.local)
+            .field("peer", &self.peer.address())
+            .field("expires_at", &self.expires_at)
+            .field("confirmed", &self.confirmed)
+            .field("poisoned", &self.poisoned)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(
+        role: Role,
+        local: Address,
+        peer: PublicKey,
+        send: Key,
+        recv: Key,
+        transcript: [u8; 32],
+        expires_at: u64,
+    ) -> Self {
+        Session {
+            role,
+            local,
+            peer,
+            send: Direction::new(send),
+            recv: Direction::new(recv),
+            transcript,
+            expires_at,
+            // The initiator has seen the responder's signature bound to its
+            // own ephemeral key; only the responder waits for confirmation.
+            confirmed: role == Role::Initiator,
+            poisoned: false,
+        }
+    }
+
+    /// Which side this is.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Our ID.
+    pub fn local(&self) -> Address {
+        self.local
+    }
+
+    /// The authenticated peer's ID.
+    pub fn peer(&self) -> Address {
+        self.peer.address()
+    }
+
+    /// The authenticated peer's public key.
+    pub fn peer_key(&self) -> &PublicKey {
+        &self.peer
+    }
+
+    /// keccak(T_B1 ‖ T_A2): names this session (channel binding).
+    pub fn transcript_hash(&self) -> [u8; 32] {
+        self.transcript
+    }
+
+    /// Unix seconds at which the session stops sealing and opening.
+    pub fn expires_at(&self) -> u64 {
+        self.expires_at
+    }
+
+    /// Whether the initiator's key confirmation has arrived (always true for the initiator).
+    pub fn is_confirmed(&self) -> bool {
+        self.confirmed
+    }
+
+    /// Key epochs used so far for sending (rekeys done).
+    pub fn send_epoch(&self) -> u64 {
+        self.send.epoch
+    }
+
+    fn check_live(&self, now: u64) -> Result<(), SessionError> {
+        if self.poisoned {
+            return Err(SessionError::Poisoned);
+        }
+        if now >= self.expires_at {
+            return Err(SessionError::Expired {
+                expires_at: self.expires_at,
+            });
+        }
+        Ok(())
+    }
+
+    fn seal_kind(&mut self, kind: u8, payload: &[u8], out: &mut Vec<u8>) {
+        let body_len = 1 + payload.len() + kdf::TAG_LEN;
+        let prefix = (body_len as u32).to_be_bytes();
+        let mut body = Vec::with_capacity(body_len);
+        body.push(kind);
+        body.extend_from_slice(payload);
+        let counter = self.send.next_counter();
+        kdf::seal(&self.send.cipher, counter, &prefix, &mut body);
+        write_record(&body, out);
+    }
+
+    pub(crate) fn confirm_frame(&mut self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(LENGTH_PREFIX + 1 + kdf::TAG_LEN);
+        self.seal_kind(KIND_CONFIRM, &[], &mut out);
+        out
+    }
+
+    /// Seals `payload` (≤ 64 KiB) as one frame record appended to `out`.
+    /// The responder may not send before the initiator's confirmation.
+    pub fn seal(
+        &mut self,
+        payload: &[u8],
+        now: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SessionError> {
+        self.check_live(now)?;
+        if !self.confirmed {
+            return Err(SessionError::NotConfirmed);
+        }
+        if payload.len() > MAX_PAYLOAD {
+            return Err(SessionError::PayloadTooLarge {
+                len: payload.len(),
+                max: MAX_PAYLOAD,
+            });
+        }
+        self.seal_kind(KIND_DATA, payload, out);
+        Ok(())
+    }
+
+    /// Opens one complete frame record (as split by
+    /// [`check_record`](crate::record::check_record)). Any failure poisons the session.
+    pub fn open(&mut self, record: &[u8], now: u64) -> Result<Opened, SessionError> {
+        self.check_live(now)?;
+        let result = self.open_inner(record);
+        if result.is_err() {
+            self.poisoned = true;
+        }
+        result
+    }
+
+    fn open_inner(&mut self, record: &[u8]) -> Result<Opened, SessionError> {
+        let body = record_body(record).ok_or(SessionError::Malformed)?;
+        let mut plaintext = body.to_vec();
+        let counter = self.recv.next_counter();
+        kdf::open(
+            &self.recv.cipher,
+            counter,
+            &record[..LENGTH_PREFIX],
+            &mut plaintext,
+        )
+        .map_err(|()| SessionError::BadFrame)?;
+        let kind = plaintext.first().copied().ok_or(SessionError::Malformed)?;
+        match kind {
+            KIND_CONFIRM => {
+                if self.role == Role::Initiator || self.confirmed || plaintext.len() != 1 {
+                    return Err(SessionError::UnexpectedConfirm);
+                }
+                self.confirmed = true;
+                Ok(Opened::Confirmed)
+            }
+            KIND_DATA => {
+                if !self.confirmed {
+                    return Err(SessionError::NotConfirmed);
+                }
+                plaintext.remove(0);
+                Ok(Opened::Data(plaintext))
+            }
+            kind => Err(SessionError::UnknownKind { kind }),
+        }
+    }
+}
