@@ -81,9 +81,9 @@ mod tests {
     #[test]
     fn judgement_order_and_boundaries() {
         assert_eq!(LIVE.check(1_500), Ok(()));
-        assert_eq!(LIVE.check(2_000), Ok(()));
+        assert_eq!(LIVE.check(1_999), Ok(()));
         assert_eq!(
-            LIVE.check(2_001),
+            LIVE.check(2_000),
             Err(StatusError::Expired { valid_until: 2_000 })
         );
         assert_eq!(IdStatus::default().check(0), Err(StatusError::Unknown));
