@@ -1,10 +1,19 @@
 #![doc = include_str!("../README.md")]
 
 pub mod config;
+pub mod deliver;
 pub mod frame;
 pub mod home;
 pub mod keystore;
 pub mod limits;
+pub mod node;
+pub mod server;
+pub mod session;
 pub mod status_cache;
 pub mod store;
-pub mod wire;
+
+pub use deliver::{
+    DeliveryOutcome, DeliveryReport, SendOutcome, SendStatus, deliver, run_outbox, send,
+};
+pub use node::{Node, NodeError, NodeOptions};
+pub use server::{run, serve};

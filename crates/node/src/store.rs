@@ -86,6 +86,10 @@ pub const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (initiator, ephemeral_hash)
     ) WITHOUT ROWID;
     CREATE INDEX replay_expiry ON replay_cache (expires_at);",
+    // 2: a batch proof needs the leaf's index and the batch's size as well
+    // as the path (the core's `MessageProof::Batch`).
+    "ALTER TABLE inbox ADD COLUMN batch_index INTEGER;
+    ALTER TABLE inbox ADD COLUMN batch_count INTEGER;",
 ];
 
 /// What can go wrong with the store.
@@ -223,6 +227,10 @@ pub struct ReceivedMessage {
     pub batch_root: Option<[u8; 32]>,
     /// Sibling hashes from the leaf to the root, when batch-signed.
     pub batch_path: Vec<[u8; 32]>,
+    /// This message's leaf index in the batch, when batch-signed.
+    pub batch_index: Option<u32>,
+    /// Messages in the batch, when batch-signed.
+    pub batch_count: Option<u32>,
 }
 
 /// An inbox row: the message and its place in the inbox.
@@ -432,7 +440,7 @@ impl Store {
     /// a session with the peer is up, everything waiting for it goes).
     pub fn queued_for(&self, to: &Address, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
         self.outbox_query(
-            "WHERE recipient = ?1 AND state = 'queued' ORDER BY created_at, message_id LIMIT ?2",
+            "WHERE recipient = ?1 AND state = 'queued' ORDER BY created_at, rowid LIMIT ?2",
             params![&to.0[..], limit],
         )
     }
@@ -537,7 +545,7 @@ impl Store {
     /// The whole outbox, newest first, up to `limit` rows.
     pub fn outbox(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
         self.outbox_query(
-            "ORDER BY created_at DESC, message_id LIMIT ?1",
+            "ORDER BY created_at DESC, rowid DESC LIMIT ?1",
             params![limit],
         )
     }
@@ -548,44 +556,69 @@ impl Store {
     /// The caller acks only after this returns `Ok` (either variant): the
     /// row is committed, fsynced, by then.
     pub fn store_received(&self, m: &ReceivedMessage, now: u64) -> Result<Stored, StoreError> {
-        if m.body.len() > MAX_BODY_BYTES {
-            return Err(StoreError::Invalid("message body larger than 64 KiB"));
-        }
-        if m.batch_path.len() > MAX_BATCH_PATH {
-            return Err(StoreError::Invalid("batch path longer than 32"));
-        }
-        let path: Vec<u8> = m.batch_path.iter().flatten().copied().collect();
-        self.write(|tx| {
-            let fresh = tx.execute(
-                "INSERT OR IGNORE INTO dedup (sender, message_id, received_at) VALUES (?1, ?2, ?3)",
-                params![&m.from.0[..], &m.message_id[..], i(now)],
-            )?;
-            if fresh == 0 {
-                return Ok(Stored::Duplicate);
+        Ok(self.store_received_all(std::slice::from_ref(m), now)?[0])
+    }
+
+    /// [`Store::store_received`] for several messages in one transaction
+    /// (one fsync for a whole batch); all are stored or none.
+    pub fn store_received_all(
+        &self,
+        messages: &[ReceivedMessage],
+        now: u64,
+    ) -> Result<Vec<Stored>, StoreError> {
+        for m in messages {
+            if m.body.len() > MAX_BODY_BYTES {
+                return Err(StoreError::Invalid("message body larger than 64 KiB"));
             }
-            // The inbox's own UNIQUE (sender, message_id) also holds after the
-            // dedup row is pruned, as long as the inbox row is kept.
-            let inserted = tx.execute(
-                "INSERT OR IGNORE INTO inbox (message_id, sender, recipient, sent_at, received_at,
-                    body, signature, batch_root, batch_path)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    &m.message_id[..],
-                    &m.from.0[..],
-                    &m.to.0[..],
-                    i(m.sent_at),
-                    i(now),
-                    m.body,
-                    &m.signature[..],
-                    m.batch_root.as_ref().map(|r| &r[..]),
-                    m.batch_root.map(|_| path),
-                ],
-            )?;
-            Ok(if inserted == 0 {
-                Stored::Duplicate
-            } else {
-                Stored::New
-            })
+            if m.batch_path.len() > MAX_BATCH_PATH {
+                return Err(StoreError::Invalid("batch path longer than 32"));
+            }
+        }
+        self.write(|tx| {
+            messages
+                .iter()
+                .map(|m| Self::insert_received(tx, m, now))
+                .collect()
+        })
+    }
+
+    fn insert_received(
+        tx: &rusqlite::Transaction<'_>,
+        m: &ReceivedMessage,
+        now: u64,
+    ) -> Result<Stored, StoreError> {
+        let path: Vec<u8> = m.batch_path.iter().flatten().copied().collect();
+        let fresh = tx.execute(
+            "INSERT OR IGNORE INTO dedup (sender, message_id, received_at) VALUES (?1, ?2, ?3)",
+            params![&m.from.0[..], &m.message_id[..], i(now)],
+        )?;
+        if fresh == 0 {
+            return Ok(Stored::Duplicate);
+        }
+        // The inbox's own UNIQUE (sender, message_id) also holds after the
+        // dedup row is pruned, as long as the inbox row is kept.
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO inbox (message_id, sender, recipient, sent_at, received_at,
+                body, signature, batch_root, batch_path, batch_index, batch_count)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                &m.message_id[..],
+                &m.from.0[..],
+                &m.to.0[..],
+                i(m.sent_at),
+                i(now),
+                m.body,
+                &m.signature[..],
+                m.batch_root.as_ref().map(|r| &r[..]),
+                m.batch_root.map(|_| path),
+                m.batch_index,
+                m.batch_count,
+            ],
+        )?;
+        Ok(if inserted == 0 {
+            Stored::Duplicate
+        } else {
+            Stored::New
         })
     }
 
@@ -595,7 +628,7 @@ impl Store {
         self.with(|c| {
             let mut stmt = c.prepare_cached(
                 "SELECT seq, message_id, sender, recipient, sent_at, received_at, body, signature,
-                        batch_root, batch_path
+                        batch_root, batch_path, batch_index, batch_count
                  FROM inbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![after, limit], |r| {
@@ -610,11 +643,13 @@ impl Store {
                     r.get::<_, Vec<u8>>(7)?,
                     r.get::<_, Option<Vec<u8>>>(8)?,
                     r.get::<_, Option<Vec<u8>>>(9)?,
+                    r.get::<_, Option<u32>>(10)?,
+                    r.get::<_, Option<u32>>(11)?,
                 ))
             })?;
             let mut out = Vec::new();
             for row in rows {
-                let (seq, id, from, to, sent, recv, body, sig, root, path) = row?;
+                let (seq, id, from, to, sent, recv, body, sig, root, path, index, count) = row?;
                 let path = path.unwrap_or_default();
                 if path.len() % 32 != 0 {
                     return Err(StoreError::Corrupt("batch path length"));
@@ -634,6 +669,8 @@ impl Store {
                             .chunks_exact(32)
                             .map(|c| fixed(c.to_vec(), "batch path"))
                             .collect::<Result<_, _>>()?,
+                        batch_index: index,
+                        batch_count: count,
                     },
                 });
             }
@@ -827,6 +864,8 @@ mod tests {
             signature: [7; 65],
             batch_root: Some([4; 32]),
             batch_path: vec![[5; 32], [6; 32]],
+            batch_index: Some(1),
+            batch_count: Some(3),
         }
     }
 
@@ -906,6 +945,30 @@ mod tests {
             h.join().unwrap();
         }
         assert_eq!(a.inbox_after(0, 1000).unwrap().len(), 100);
+    }
+
+    #[test]
+    fn migrates_a_version_1_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        {
+            let mut c = Connection::open(&path).unwrap();
+            let tx = c.transaction().unwrap();
+            tx.execute_batch(MIGRATIONS[0]).unwrap();
+            tx.pragma_update(None, "user_version", 1).unwrap();
+            tx.execute(
+                "INSERT INTO inbox (message_id, sender, recipient, sent_at, received_at, body, signature)
+                 VALUES (?1, ?2, ?3, 1, 2, 'old', ?4)",
+                params![&[1u8; 16][..], &[9u8; 20][..], &[1u8; 20][..], &[7u8; 65][..]],
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as u32);
+        let rows = s.inbox_after(0, 10).unwrap();
+        assert_eq!(rows[0].message.body, "old");
+        assert_eq!(rows[0].message.batch_index, None);
     }
 
     #[test]

@@ -1,0 +1,421 @@
+//! The sending side: `send` stores a signed message durably, then tries to
+//! deliver it; `deliver` empties the outbox for one peer over one session;
+//! the outbox worker retries with backoff until the maximum age.
+//!
+//! A message leaves the outbox in exactly three ways: `delivered` when the
+//! peer acked it (the peer acks only after committing it), `rejected` when
+//! the chain says the peer is unknown, revoked or expired (permanent), and
+//! `expired` when it was not delivered within the maximum age.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chainmail_chain::ChainError;
+use chainmail_core::eip712::{Message, Signed};
+use chainmail_core::record::MAX_PAYLOAD;
+use chainmail_core::wire::{Auth, Close, CloseReason, Deliver, Envelope, Wire};
+use chainmail_core::{Address, Signature, hash};
+use rand::TryRngCore;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use crate::node::{Node, NodeError, unix_now};
+use crate::session::SecureStream;
+use crate::store::{MessageId, OutboxState, OutgoingMessage};
+
+/// Messages per `Deliver` (one batch signature covers them): bounds the
+/// work a receiver does before it acks, and our wait for that ack.
+const WINDOW: usize = 64;
+/// Largest message body in bytes: one message must fit one session frame
+/// (64 KiB) with the `Deliver` header, its envelope and a signature.
+pub const MAX_BODY: usize = 60 * 1024;
+/// Messages loaded from the outbox per delivery round.
+const ROUND: u32 = 1000;
+
+/// The status of a message as `send` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendStatus {
+    /// Acked by the recipient.
+    Delivered,
+    /// In the outbox; `serve` will retry.
+    Queued,
+    /// Refused for good (recipient revoked, unknown or expired).
+    Rejected,
+}
+
+impl SendStatus {
+    /// `delivered`, `queued` or `rejected` (the CLI's JSON values).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Queued => "queued",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
+/// What `send` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendOutcome {
+    /// The new message's id.
+    pub message_id: MessageId,
+    /// The recipient.
+    pub to: Address,
+    /// Where it stands.
+    pub status: SendStatus,
+    /// Why it is not delivered (None when delivered).
+    pub reason: Option<String>,
+}
+
+/// How one delivery attempt to a peer ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    /// Nothing was queued for the peer.
+    NothingQueued,
+    /// Every message loaded was acked.
+    Delivered,
+    /// Some or all messages are still queued; retried later.
+    Pending {
+        /// Why (unreachable, handshake failed, timeout…).
+        reason: String,
+    },
+    /// The peer is refused for good; its messages are rejected.
+    Rejected {
+        /// Why (revoked, unknown, expired).
+        reason: String,
+    },
+}
+
+/// What `deliver` did for one peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// The peer.
+    pub to: Address,
+    /// Messages acked in this attempt.
+    pub delivered: Vec<MessageId>,
+    /// How it ended.
+    pub outcome: DeliveryOutcome,
+}
+
+/// Signs `text` to `to`, stores it in the outbox (durably, before anything
+/// goes on the wire), then tries to deliver everything queued for `to`
+/// within `timeout`.
+pub async fn send(
+    node: &Node,
+    to: Address,
+    text: &str,
+    timeout: Duration,
+) -> Result<SendOutcome, NodeError> {
+    if to == node.address() {
+        return Err(NodeError::SendToSelf);
+    }
+    if text.len() > MAX_BODY {
+        return Err(NodeError::BodyTooLarge {
+            len: text.len(),
+            max: MAX_BODY,
+        });
+    }
+    let mut message_id = [0u8; 16];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut message_id)
+        .map_err(|e| NodeError::Rng(e.to_string()))?;
+    let now = unix_now();
+    let payload = Message {
+        from: node.address(),
+        to,
+        id: message_id,
+        sent_at: now,
+        body_hash: hash::keccak256(text.as_bytes()),
+    };
+    let signed = Signed::sign(&node.inner.key, &node.inner.domain, payload);
+    let msg = OutgoingMessage {
+        message_id,
+        from: node.address(),
+        to,
+        body: text.to_owned(),
+        sent_at: now,
+        signature: signed.signature.to_bytes(),
+    };
+    node.db(move |s| s.enqueue(&msg, now)).await?;
+    info!(to = %to, id = %hex::encode(message_id), "message queued");
+    // Wake this process's outbox worker, if it runs (`send` inside `serve`).
+    node.inner.outbox_wake.notify_one();
+
+    let report = deliver(node, to, timeout).await;
+    let entry = node
+        .db(move |s| s.outbox_entry(&message_id))
+        .await?
+        .ok_or(NodeError::Task("queued message vanished".into()))?;
+    let (status, reason) = match entry.state {
+        OutboxState::Delivered => (SendStatus::Delivered, None),
+        OutboxState::Rejected | OutboxState::Expired => (
+            SendStatus::Rejected,
+            entry.last_error.or(Some("rejected".into())),
+        ),
+        OutboxState::Queued => (
+            SendStatus::Queued,
+            Some(match report.outcome {
+                DeliveryOutcome::Pending { reason } => reason,
+                _ => entry.last_error.unwrap_or_else(|| "not acked yet".into()),
+            }),
+        ),
+    };
+    Ok(SendOutcome {
+        message_id,
+        to,
+        status,
+        reason,
+    })
+}
+
+/// Delivers what the outbox holds for `to` within `timeout`: looks up its
+/// status, key and endpoint on the chain, refuses it for good if it is
+/// unknown, revoked or expired, dials, runs the handshake as initiator (the
+/// peer must prove it holds `to`'s key), sends the queued messages and marks
+/// each delivered when acked. Failures are recorded in the outbox (backoff).
+pub async fn deliver(node: &Node, to: Address, timeout: Duration) -> DeliveryReport {
+    let mut report = DeliveryReport {
+        to,
+        delivered: Vec::new(),
+        outcome: DeliveryOutcome::NothingQueued,
+    };
+    let deadline = Instant::now() + timeout;
+    match tokio::time::timeout_at(deadline, deliver_inner(node, to, deadline, &mut report)).await {
+        Ok(Ok(outcome)) => report.outcome = outcome,
+        Ok(Err(Failure::Permanent(reason))) => {
+            warn!(to = %to, %reason, "recipient refused for good; rejecting its messages");
+            let r = reason.clone();
+            if let Err(e) = node.db(move |s| s.reject_peer(&to, &r, unix_now())).await {
+                warn!(error = %e, "could not record the rejection");
+            }
+            report.outcome = DeliveryOutcome::Rejected { reason };
+        }
+        Ok(Err(Failure::Temporary(reason))) => {
+            report.outcome = pending(node, to, reason).await;
+        }
+        Err(_elapsed) => {
+            report.outcome = pending(node, to, "timed out waiting for the recipient".into()).await;
+        }
+    }
+    report
+}
+
+async fn pending(node: &Node, to: Address, reason: String) -> DeliveryOutcome {
+    debug!(to = %to, %reason, "delivery postponed");
+    let r = reason.clone();
+    if let Err(e) = node
+        .db(move |s| s.record_failure(&to, &r, unix_now()))
+        .await
+    {
+        warn!(error = %e, "could not record the failed attempt");
+    }
+    DeliveryOutcome::Pending { reason }
+}
+
+enum Failure {
+    /// Will not get better by retrying.
+    Permanent(String),
+    /// Retry later.
+    Temporary(String),
+}
+
+fn chain_failure(e: ChainError) -> Failure {
+    Failure::Temporary(format!("chain lookup failed: {e}"))
+}
+
+fn envelope(m: &OutgoingMessage) -> Envelope {
+    Envelope {
+        id: m.message_id,
+        sent_at: m.sent_at,
+        body: m.body.as_bytes().to_vec(),
+    }
+}
+
+/// Splits the queue into `Deliver`s of at most [`WINDOW`] messages whose
+/// encoding fits one session frame.
+fn chunks_that_fit(queued: &[crate::store::OutboxEntry]) -> Vec<&[crate::store::OutboxEntry]> {
+    // Header (tag, from, to, count, auth) and per-message overhead, generous.
+    const HEADER: usize = 1 + 20 + 20 + 4 + 1 + 65 + 4;
+    const PER_MESSAGE: usize = 16 + 8 + 4 + 65;
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut size = HEADER;
+    for (i, e) in queued.iter().enumerate() {
+        let add = PER_MESSAGE + e.message.body.len();
+        if i > start && (i - start == WINDOW || size + add > MAX_PAYLOAD) {
+            out.push(&queued[start..i]);
+            start = i;
+            size = HEADER;
+        }
+        size += add;
+    }
+    if start < queued.len() {
+        out.push(&queued[start..]);
+    }
+    out
+}
+
+async fn deliver_inner(
+    node: &Node,
+    to: Address,
+    deadline: Instant,
+    report: &mut DeliveryReport,
+) -> Result<DeliveryOutcome, Failure> {
+    let queued = node
+        .db(move |s| s.queued_for(&to, ROUND))
+        .await
+        .map_err(|e| Failure::Temporary(e.to_string()))?;
+    if queued.is_empty() {
+        return Ok(DeliveryOutcome::NothingQueued);
+    }
+    // The chain first: nothing is sent to an ID that is not valid now.
+    let status = node.fresh_status(to).await.map_err(chain_failure)?;
+    if let Err(e) = status.check(unix_now()) {
+        return Err(Failure::Permanent(format!("recipient {to}: {e}")));
+    }
+    let key = match node
+        .registry()
+        .public_key(to)
+        .await
+        .map_err(chain_failure)?
+    {
+        Some(k) => k,
+        None => {
+            return Err(Failure::Permanent(format!(
+                "recipient {to}: the ID is not registered in this registry"
+            )));
+        }
+    };
+    let endpoint = node
+        .registry()
+        .endpoint(to)
+        .await
+        .map_err(chain_failure)?
+        .ok_or_else(|| Failure::Temporary(format!("recipient {to} has published no endpoint")))?;
+    debug!(to = %to, endpoint = %endpoint.endpoint, "dialing");
+    let stream = TcpStream::connect(endpoint.endpoint.as_str())
+        .await
+        .map_err(|e| Failure::Temporary(format!("cannot reach {}: {e}", endpoint.endpoint)))?;
+    let _ = stream.set_nodelay(true);
+    let mut session = SecureStream::initiate(node, stream, to, key, deadline)
+        .await
+        .map_err(|e| Failure::Temporary(format!("handshake with {}: {e}", endpoint.endpoint)))?;
+    info!(to = %to, "session established");
+
+    for chunk in chunks_that_fit(&queued) {
+        let deliver = if chunk.len() == 1 {
+            // One message: its own signature, made when it was queued.
+            let m = &chunk[0].message;
+            let signature = Signature::from_bytes(&m.signature)
+                .map_err(|_| Failure::Temporary("corrupt signature in the outbox".into()))?;
+            Deliver {
+                from: node.address(),
+                to,
+                messages: vec![envelope(m)],
+                auth: Auth::Each(vec![signature]),
+            }
+        } else {
+            // Many: one MessageBatch signature over their Merkle root; each
+            // message stays provable alone with its path.
+            let envelopes = chunk.iter().map(|e| envelope(&e.message)).collect();
+            Deliver::sign_batch(&node.inner.key, &node.inner.domain, to, envelopes)
+                .ok_or_else(|| Failure::Temporary("empty batch".into()))?
+        };
+        let mut waiting: Vec<MessageId> = chunk.iter().map(|e| e.message.message_id).collect();
+        session
+            .send(&Wire::Deliver(deliver))
+            .await
+            .map_err(|e| Failure::Temporary(format!("session: {e}")))?;
+        while !waiting.is_empty() {
+            match session
+                .recv()
+                .await
+                .map_err(|e| Failure::Temporary(format!("session: {e}")))?
+            {
+                Wire::Ack(ack) => {
+                    let acked: Vec<MessageId> = ack
+                        .ids
+                        .into_iter()
+                        .filter(|id| waiting.contains(id))
+                        .collect();
+                    waiting.retain(|id| !acked.contains(id));
+                    let now = unix_now();
+                    let a = acked.clone();
+                    node.db(move |s| s.mark_delivered(&a, now))
+                        .await
+                        .map_err(|e| Failure::Temporary(e.to_string()))?;
+                    report.delivered.extend(acked);
+                }
+                Wire::Close(close) => {
+                    return Err(Failure::Temporary(format!(
+                        "recipient closed the session ({:?})",
+                        close.reason
+                    )));
+                }
+                Wire::Deliver(_) => {
+                    return Err(Failure::Temporary(
+                        "recipient sent messages on a delivery session".into(),
+                    ));
+                }
+            }
+        }
+    }
+    let _ = session
+        .send(&Wire::Close(Close {
+            reason: CloseReason::Normal,
+        }))
+        .await;
+    info!(to = %to, count = report.delivered.len(), "delivered");
+    Ok(DeliveryOutcome::Delivered)
+}
+
+/// Timeout of one delivery attempt made by the outbox worker.
+pub const WORKER_DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often the worker looks at the store even when not woken: other
+/// processes (`chainmail send`) queue messages without waking it.
+pub const WORKER_POLL: Duration = Duration::from_secs(5);
+
+/// The outbox worker of `serve`: delivers due messages peer by peer, expires
+/// those older than the maximum age, prunes old dedup and replay records,
+/// until `shutdown` completes. State lives in the store, so a restart picks
+/// up exactly where the last run stopped.
+pub async fn run_outbox(node: Node, shutdown: impl Future<Output = ()>) {
+    tokio::pin!(shutdown);
+    loop {
+        let now = unix_now();
+        let max_age = node.options().max_age;
+        match node.db(move |s| s.expire(now, max_age)).await {
+            Ok(0) => {}
+            Ok(n) => warn!(count = n, "messages expired undelivered"),
+            Err(e) => warn!(error = %e, "outbox expiry failed"),
+        }
+        if let Err(e) = node.db(move |s| s.prune(now)).await {
+            warn!(error = %e, "pruning failed");
+        }
+        let peers = node
+            .db(move |s| s.due_peers(now, 64))
+            .await
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "outbox scan failed");
+                Vec::new()
+            });
+        for peer in peers {
+            tokio::select! {
+                r = deliver(&node, peer, WORKER_DELIVERY_TIMEOUT) => {
+                    debug!(to = %peer, outcome = ?r.outcome, "outbox round");
+                }
+                () = &mut shutdown => return,
+            }
+        }
+        let sleep = match node.db(|s| s.next_due()).await {
+            Ok(Some(due)) => Duration::from_secs(due.saturating_sub(unix_now())).min(WORKER_POLL),
+            _ => WORKER_POLL,
+        };
+        tokio::select! {
+            () = tokio::time::sleep(sleep) => {}
+            () = node.inner.outbox_wake.notified() => {}
+            () = &mut shutdown => return,
+        }
+    }
+}

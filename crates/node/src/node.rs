@@ -1,0 +1,205 @@
+//! The node: one identity's key, its registry, its store and its limits,
+//! shared by the listener, the dialer and the outbox worker.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use chainmail_chain::{ChainError, Registry};
+use chainmail_core::eip712::Domain;
+use chainmail_core::{Address, IdStatus, PublicKey, SecretKey};
+use tokio::sync::{Notify, Semaphore};
+
+use crate::limits::{Limits, RateLimiter};
+use crate::status_cache::StatusCache;
+use crate::store::{Store, StoreError};
+
+/// Default time the outbox keeps retrying a message: 7 days.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// How a node behaves; `Default` is right for a personal node.
+#[derive(Debug, Clone)]
+pub struct NodeOptions {
+    /// Resource limits and timeouts.
+    pub limits: Limits,
+    /// How long undelivered messages are retried before being marked expired.
+    pub max_age: Duration,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            max_age: DEFAULT_MAX_AGE,
+        }
+    }
+}
+
+/// Errors of the node that are not about one delivery.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// The message store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The chain failed.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// The message is larger than a session frame can carry.
+    #[error("message body of {len} bytes is above the limit of {max} bytes")]
+    BodyTooLarge {
+        /// Its size.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Sending to oneself is refused (the node would dial itself).
+    #[error("cannot send a message to yourself")]
+    SendToSelf,
+    /// The listener failed.
+    #[error("listener: {0}")]
+    Io(#[from] std::io::Error),
+    /// The OS random number generator failed.
+    #[error("the OS random number generator failed: {0}")]
+    Rng(String),
+    /// A blocking task panicked or was cancelled.
+    #[error("internal task failed: {0}")]
+    Task(String),
+}
+
+/// A running identity. Cheap to clone (an `Arc`).
+#[derive(Clone)]
+pub struct Node {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) key: SecretKey,
+    pub(crate) address: Address,
+    pub(crate) public_key: PublicKey,
+    pub(crate) registry: Arc<dyn Registry>,
+    pub(crate) domain: Domain,
+    pub(crate) store: Store,
+    pub(crate) options: NodeOptions,
+    pub(crate) status_cache: StatusCache,
+    // Why a semaphore: every T_B1 costs an ECDH and a signature check before
+    // its sender is authenticated; capping concurrent handshakes bounds the
+    // CPU and memory a flood can take while established sessions carry on.
+    pub(crate) handshake_permits: Semaphore,
+    // Why a semaphore: each connection holds a socket and a task; past the
+    // cap new connections are closed at once instead of piling up.
+    pub(crate) connection_permits: Arc<Semaphore>,
+    // Why a std Mutex: the limiter is touched once per accepted connection,
+    // for a map operation, never across an `.await`.
+    pub(crate) rate_limiter: std::sync::Mutex<RateLimiter>,
+    // Why a Notify: `send` (in this process) wakes the outbox worker so a
+    // message queued while `serve` runs goes out without waiting for the
+    // next poll. Other processes' sends are found by the worker's poll.
+    pub(crate) outbox_wake: Notify,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("address", &self.inner.address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Node {
+    /// A node for the identity `key`, on `registry`, keeping messages in `store`.
+    pub fn new(
+        key: SecretKey,
+        registry: Arc<dyn Registry>,
+        store: Store,
+        options: NodeOptions,
+    ) -> Self {
+        let public_key = key.public_key();
+        let address = public_key.address();
+        let domain = registry.domain();
+        let limits = &options.limits;
+        let inner = Inner {
+            status_cache: StatusCache::new(limits.status_ttl, 10_000),
+            handshake_permits: Semaphore::new(limits.max_concurrent_handshakes),
+            connection_permits: Arc::new(Semaphore::new(limits.max_connections)),
+            rate_limiter: std::sync::Mutex::new(RateLimiter::new(
+                limits.per_ip_rate,
+                limits.per_ip_burst,
+                10_000,
+            )),
+            outbox_wake: Notify::new(),
+            key,
+            address,
+            public_key,
+            registry,
+            domain,
+            store,
+            options,
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// This identity's ID.
+    pub fn address(&self) -> Address {
+        self.inner.address
+    }
+
+    /// This identity's public key.
+    pub fn public_key(&self) -> PublicKey {
+        self.inner.public_key
+    }
+
+    /// The message store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The registry.
+    pub fn registry(&self) -> &Arc<dyn Registry> {
+        &self.inner.registry
+    }
+
+    /// The options the node runs with.
+    pub fn options(&self) -> &NodeOptions {
+        &self.inner.options
+    }
+
+    /// Runs a store operation off the async threads (SQLite blocks, and may
+    /// wait up to the busy timeout for another process).
+    pub(crate) async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, NodeError> {
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|e| NodeError::Task(e.to_string()))?
+            .map_err(NodeError::Store)
+    }
+
+    /// The status of `id`, from the cache if fresh, else from the chain.
+    pub(crate) async fn status(&self, id: Address) -> Result<IdStatus, ChainError> {
+        if let Some(s) = self.inner.status_cache.get(&id, Instant::now()) {
+            return Ok(s);
+        }
+        let s = self.inner.registry.status(id).await?;
+        self.inner.status_cache.put(id, s, Instant::now());
+        Ok(s)
+    }
+
+    /// The status of `id` straight from the chain (refreshing the cache).
+    pub(crate) async fn fresh_status(&self, id: Address) -> Result<IdStatus, ChainError> {
+        let s = self.inner.registry.status(id).await?;
+        self.inner.status_cache.put(id, s, Instant::now());
+        Ok(s)
+    }
+}
+
+/// Unix seconds from the system clock (0 if the clock is before 1970).
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

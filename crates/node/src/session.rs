@@ -1,0 +1,258 @@
+//! A TCP connection carrying one chainmail session: the core's handshake
+//! state machines driven over the socket (initiator: T_B1 →, ← T_A2,
+//! confirm →; responder: ← T_B1, chain status, replay check, T_A2 →,
+//! ← confirm), then sealed application payloads both ways.
+//!
+//! Time comes from the system clock and randomness from the OS here; the
+//! core takes both as arguments.
+
+use chainmail_chain::ChainError;
+use chainmail_core::codec::{Codec, Malformed};
+use chainmail_core::handshake::{
+    HandshakeError, Initiator, MAX_SKEW_SECS, ReplayCache, ReplayError, Responder,
+};
+use chainmail_core::record::MAX_RECORD_BODY;
+use chainmail_core::session::{Opened, Session};
+use chainmail_core::wire::Wire;
+use chainmail_core::{Address, PublicKey, StatusError, hash};
+use rand::TryRngCore;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tracing::debug;
+
+use crate::frame::{FrameError, RecordReader};
+use crate::node::{Node, NodeError, unix_now};
+
+/// How long a replay-cache entry is kept past the request's T: a request is
+/// refused as stale once T + skew is past, so T + skew + margin covers every
+/// request that could still be accepted.
+const REPLAY_MARGIN_SECS: u64 = 60;
+
+/// Why a session could not be set up or went wrong. Detailed for the local
+/// log; the peer is never told more than that the handshake failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The peer closed the connection cleanly.
+    #[error("connection closed")]
+    Closed,
+    /// Reading records failed (too large, truncated, i/o).
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    /// Writing failed.
+    #[error("write: {0}")]
+    Io(#[from] std::io::Error),
+    /// The handshake failed (impostor, replay, wrong registry…).
+    #[error("handshake failed: {0}")]
+    Handshake(#[from] HandshakeError),
+    /// The peer's ID is not valid on the chain.
+    #[error("peer {id} refused: {reason}")]
+    PeerNotValid {
+        /// The peer.
+        id: Address,
+        /// Why (unknown, revoked, expired).
+        reason: StatusError,
+    },
+    /// Our own ID is not valid on the chain (not registered, revoked, expired).
+    #[error("our own identity {id} is not valid on the chain: {reason}")]
+    SelfNotValid {
+        /// Us.
+        id: Address,
+        /// Why.
+        reason: StatusError,
+    },
+    /// A replayed T_B1 (seen before, in this run or an earlier one).
+    #[error("replayed session request from {0}")]
+    Replay(Address),
+    /// The session cipher refused a frame (tampered, replayed, expired).
+    #[error("session: {0}")]
+    Cipher(#[from] chainmail_core::session::SessionError),
+    /// A payload that does not parse.
+    #[error("bad payload: {0}")]
+    Wire(#[from] Malformed),
+    /// The initiator's first frame was not the key confirmation.
+    #[error("the initiator did not confirm the session keys")]
+    NotConfirmed,
+    /// The chain could not be asked.
+    #[error("chain: {0}")]
+    Chain(#[from] ChainError),
+    /// The store failed.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+}
+
+/// Replay protection already done: the node checks and inserts (ID_B,
+/// keccak(E_B)) atomically in its SQLite store (surviving restarts) just
+/// before calling `accept`, off the async threads; this adapter tells the
+/// core so.
+struct CheckedInStore;
+
+impl ReplayCache for CheckedInStore {
+    fn check_and_insert(
+        &mut self,
+        _initiator: &Address,
+        _ephemeral_key: &[u8; 33],
+        _timestamp: u64,
+        _now: u64,
+    ) -> Result<(), ReplayError> {
+        Ok(())
+    }
+}
+
+/// An authenticated, encrypted session over TCP.
+pub struct SecureStream {
+    stream: TcpStream,
+    reader: RecordReader,
+    session: Session,
+    peer_key: PublicKey,
+}
+
+impl std::fmt::Debug for SecureStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecureStream")
+            .field("peer", &self.session.peer())
+            .finish_non_exhaustive()
+    }
+}
+
+fn os_rng() -> rand::rngs::OsRng {
+    rand::rngs::OsRng
+}
+
+impl SecureStream {
+    /// Bob's side: proves who we are to `peer` (whose key `peer_key` comes
+    /// from the chain) and checks that whoever answers holds that key. An
+    /// impostor at the peer's endpoint cannot produce T_A2, so nothing is
+    /// ever sent to it. The caller bounds the time.
+    pub async fn initiate(
+        node: &Node,
+        mut stream: TcpStream,
+        peer: Address,
+        peer_key: PublicKey,
+        _deadline: Instant,
+    ) -> Result<Self, SessionError> {
+        if peer_key.address() != peer {
+            return Err(HandshakeError::KeyMismatch { id: peer }.into());
+        }
+        let status = node.status(peer).await?;
+        let now = unix_now();
+        let (state, t_b1) = Initiator::start(
+            &node.inner.key,
+            &node.inner.domain,
+            &peer_key,
+            &status,
+            now,
+            &mut os_rng().unwrap_err(),
+        )?;
+        stream.write_all(&t_b1).await?;
+        let mut reader = RecordReader::new(MAX_RECORD_BODY);
+        let t_a2 = reader.next(&mut stream).await?;
+        let (session, confirm) = state.read_t_a2(&t_a2)?;
+        stream.write_all(&confirm).await?;
+        Ok(Self {
+            stream,
+            reader,
+            session,
+            peer_key,
+        })
+    }
+
+    /// Alice's side: reads T_B1, checks it locally (signature first, so no
+    /// chain call is made for junk), asks the chain (cached) for both IDs'
+    /// status, records (ID_B, E_B) in the persistent replay cache, answers
+    /// with T_A2 and waits for the key confirmation. The caller bounds the time.
+    pub async fn accept(
+        node: &Node,
+        mut stream: TcpStream,
+        _deadline: Instant,
+    ) -> Result<Self, SessionError> {
+        let mut reader = RecordReader::new(MAX_RECORD_BODY);
+        let t_b1 = reader.next(&mut stream).await?;
+        let responder = Responder::new(&node.inner.key, node.inner.domain);
+        let pending = responder.read_t_b1(&t_b1, unix_now())?;
+        let initiator = pending.initiator();
+        debug!(from = %initiator, "T_B1 checked locally");
+        let initiator_status = node.status(initiator).await?;
+        let own_status = node.status(node.address()).await?;
+        let now = unix_now();
+        initiator_status
+            .check(now)
+            .map_err(|reason| SessionError::PeerNotValid {
+                id: initiator,
+                reason,
+            })?;
+        own_status
+            .check(now)
+            .map_err(|reason| SessionError::SelfNotValid {
+                id: node.address(),
+                reason,
+            })?;
+        let e_hash = hash::keccak256(pending.ephemeral_key());
+        let expires_at = pending
+            .session_request()
+            .payload
+            .timestamp
+            .saturating_add(MAX_SKEW_SECS + REPLAY_MARGIN_SECS);
+        let fresh = node
+            .db(move |s| s.check_and_insert_replay(&initiator, &e_hash, expires_at))
+            .await?;
+        if !fresh {
+            return Err(SessionError::Replay(initiator));
+        }
+        let peer_key = *pending.initiator_key();
+        let (t_a2, mut session) = pending.accept(
+            &initiator_status,
+            &own_status,
+            &mut CheckedInStore,
+            unix_now(),
+            &mut os_rng().unwrap_err(),
+        )?;
+        stream.write_all(&t_a2).await?;
+        let confirm = reader.next(&mut stream).await?;
+        match session.open(&confirm, unix_now())? {
+            Opened::Confirmed => {}
+            Opened::Data(_) => return Err(SessionError::NotConfirmed),
+        }
+        Ok(Self {
+            stream,
+            reader,
+            session,
+            peer_key,
+        })
+    }
+
+    /// The authenticated peer's ID.
+    pub fn peer(&self) -> Address {
+        self.session.peer()
+    }
+
+    /// The authenticated peer's public key.
+    pub fn peer_key(&self) -> PublicKey {
+        self.peer_key
+    }
+
+    /// Seals and sends one payload.
+    pub async fn send(&mut self, payload: &Wire) -> Result<(), SessionError> {
+        let mut out = Vec::new();
+        self.session
+            .seal(&payload.to_bytes(), unix_now(), &mut out)?;
+        self.stream.write_all(&out).await?;
+        Ok(())
+    }
+
+    /// Receives and opens one payload. Cancel-safe.
+    pub async fn recv(&mut self) -> Result<Wire, SessionError> {
+        let record = match self.reader.next(&mut self.stream).await {
+            Ok(r) => r,
+            Err(FrameError::Closed) => return Err(SessionError::Closed),
+            Err(e) => return Err(e.into()),
+        };
+        match self.session.open(&record, unix_now())? {
+            Opened::Data(bytes) => Ok(Wire::decode(&bytes)?),
+            Opened::Confirmed => {
+                Err(chainmail_core::session::SessionError::UnexpectedConfirm.into())
+            }
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Shared set-up of the node's black-box tests: a real embedded chain file in
+//! a temporary directory, identities registered on it through the real
+//! contract, nodes listening on real sockets at 127.0.0.1:0, each with its
+//! own real SQLite store.
+
+#![allow(dead_code)] // each test file uses a different part
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chainmail_chain::{ChainSpec, Registry};
+use chainmail_core::eip712::{Certificate, Endpoint, Revocation, Signed};
+use chainmail_core::{Address, SecretKey};
+use chainmail_node::limits::Limits;
+use chainmail_node::store::Store;
+use chainmail_node::{Node, NodeOptions};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// A fresh embedded chain in `dir`.
+pub async fn chain(dir: &std::path::Path) -> Arc<dyn Registry> {
+    chainmail_chain::open(&ChainSpec::Embedded(Some(dir.join("chain.db"))), None, None)
+        .await
+        .expect("embedded chain opens")
+}
+
+pub fn new_key() -> SecretKey {
+    SecretKey::generate(&mut rand::rng())
+}
+
+/// Registers `key` for a day.
+pub async fn register(reg: &Arc<dyn Registry>, key: &SecretKey) {
+    let t = now();
+    let cert = Certificate::new(key.public_key(), t + 86_400, t);
+    reg.register(&Signed::sign(key, &reg.domain(), cert))
+        .await
+        .expect("register");
+}
+
+/// Publishes `endpoint` for `key` (sequence = milliseconds, strictly growing).
+pub async fn set_endpoint(reg: &Arc<dyn Registry>, key: &SecretKey, endpoint: &str) {
+    let sequence = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let e = Endpoint {
+        id: key.address(),
+        endpoint: endpoint.to_string(),
+        sequence,
+    };
+    reg.set_endpoint(&Signed::sign(key, &reg.domain(), e))
+        .await
+        .expect("set endpoint");
+}
+
+pub async fn revoke(reg: &Arc<dyn Registry>, key: &SecretKey) {
+    let r = Revocation {
+        id: key.address(),
+        revoked_at: now(),
+    };
+    reg.revoke(&Signed::sign(key, &reg.domain(), r))
+        .await
+        .expect("revoke");
+}
+
+/// Limits for tests: short handshake and idle timeouts so bad-input cases
+/// end quickly, and a status TTL of zero so revocations are seen at once.
+pub fn test_limits() -> Limits {
+    Limits {
+        handshake_timeout: Duration::from_millis(800),
+        idle_timeout: Duration::from_secs(5),
+        status_ttl: Duration::ZERO,
+        per_ip_rate: 1000.0,
+        per_ip_burst: 1000.0,
+        ..Limits::default()
+    }
+}
+
+/// A node with its store in `dir/<name>.db`.
+pub fn node(reg: &Arc<dyn Registry>, key: &SecretKey, dir: &std::path::Path, name: &str) -> Node {
+    let store = Store::open(&dir.join(format!("{name}.db"))).expect("store opens");
+    Node::new(
+        key.clone_key(),
+        reg.clone(),
+        store,
+        NodeOptions {
+            limits: test_limits(),
+            ..NodeOptions::default()
+        },
+    )
+}
+
+/// A listening node: stop it with `stop`.
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    pub async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(t) = self.task.take() {
+            t.await.expect("listener task");
+        }
+    }
+}
+
+/// Runs `node`'s listener (not the outbox worker) on 127.0.0.1:0.
+pub async fn listen(node: &Node) -> Running {
+    listen_on(node, TcpListener::bind("127.0.0.1:0").await.unwrap()).await
+}
+
+pub async fn listen_on(node: &Node, listener: TcpListener) -> Running {
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel();
+    let node = node.clone();
+    let task = tokio::spawn(async move {
+        chainmail_node::run(listener, node, async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("run");
+    });
+    Running {
+        addr,
+        stop: Some(tx),
+        task: Some(task),
+    }
+}
+
+/// An identity registered with its endpoint at a running node.
+pub struct Peer {
+    pub key: SecretKey,
+    pub node: Node,
+    pub running: Running,
+}
+
+impl Peer {
+    pub fn id(&self) -> Address {
+        self.key.address()
+    }
+}
+
+pub async fn peer(reg: &Arc<dyn Registry>, dir: &std::path::Path, name: &str) -> Peer {
+    let key = new_key();
+    register(reg, &key).await;
+    let node = node(reg, &key, dir, name);
+    let running = listen(&node).await;
+    set_endpoint(reg, &key, &running.addr.to_string()).await;
+    Peer { key, node, running }
+}
+
+pub const TIMEOUT: Duration = Duration::from_secs(10);
