@@ -579,3 +579,280 @@ impl Deliver {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn key(n: u8) -> SecretKey {
+        SecretKey::from_bytes(&[n; 32]).unwrap()
+    }
+    fn domain() -> Domain {
+        Domain {
+            chain_id: 31337,
+            verifying_contract: Address([0x5f; 20]),
+        }
+    }
+    fn envelopes(n: usize) -> Vec<Envelope> {
+        (0..n)
+            .map(|i| Envelope {
+                id: [i as u8; 16],
+                sent_at: 1_764_000_000 + i as u64,
+                body: format!("message {i}").into_bytes(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn individually_signed_delivery_verifies_and_proves() {
+        let (bob, alice) = (key(0xb0), key(0xa1));
+        let d = Deliver::sign_each(&bob, &domain(), alice.address(), envelopes(3));
+        let wire = Wire::Deliver(d.clone());
+        let decoded = Wire::decode(&wire.to_bytes()).unwrap();
+        assert_eq!(decoded, wire);
+        let verified = d
+            .verify(&domain(), &bob.public_key(), &alice.address())
+            .unwrap();
+        assert_eq!(verified.len(), 3);
+        for v in &verified {
+            verify_stored(&domain(), &v.message, &v.body, &v.proof, &bob.public_key()).unwrap();
+        }
+    }
+
+    #[test]
+    fn batch_signed_delivery_proves_each_message_alone() {
+        let (bob, alice) = (key(0xb0), key(0xa1));
+        for n in [1usize, 2, 3, 7, 64] {
+            let d = Deliver::sign_batch(&bob, &domain(), alice.address(), envelopes(n)).unwrap();
+            let verified = d
+                .verify(&domain(), &bob.public_key(), &alice.address())
+                .unwrap();
+            for v in &verified {
+                // A third party holding only this message, its proof and Bob's key.
+                verify_stored(&domain(), &v.message, &v.body, &v.proof, &bob.public_key()).unwrap();
+                let json = serde_json::to_string(&v.proof).unwrap();
+                let proof: MessageProof = serde_json::from_str(&json).unwrap();
+                assert_eq!(proof, v.proof);
+            }
+            // Tampering with any proven message fails.
+            let v = &verified[n / 2];
+            let mut body = v.body.clone();
+            body.push(b'!');
+            assert_eq!(
+                verify_stored(&domain(), &v.message, &body, &v.proof, &bob.public_key()),
+                Err(MessageError::BodyMismatch)
+            );
+            let mut moved = v.message.clone();
+            moved.sent_at += 1;
+            assert!(
+                verify_stored(&domain(), &moved, &v.body, &v.proof, &bob.public_key()).is_err()
+            );
+            assert_eq!(
+                verify_stored(
+                    &domain(),
+                    &v.message,
+                    &v.body,
+                    &v.proof,
+                    &alice.public_key()
+                ),
+                Err(MessageError::WrongKey {
+                    from: bob.address()
+                })
+            );
+            if let MessageProof::Batch {
+                signature,
+                count,
+                index,
+                path,
+            } = &v.proof
+            {
+                let bad = MessageProof::Batch {
+                    signature: *signature,
+                    count: *count + 1,
+                    index: *index,
+                    path: path.clone(),
+                };
+                assert!(
+                    verify_stored(&domain(), &v.message, &v.body, &bad, &bob.public_key()).is_err()
+                );
+            } else {
+                panic!("expected a batch proof");
+            }
+        }
+        assert!(Deliver::sign_batch(&bob, &domain(), alice.address(), vec![]).is_none());
+    }
+
+    #[test]
+    fn forwarded_message_signed_by_a_third_party_is_refused() {
+        let (bob, alice, carol) = (key(0xb0), key(0xa1), key(0xc0));
+        // Carol's genuine messages to Alice, forwarded by Bob over his session.
+        let from_carol = Deliver::sign_each(&carol, &domain(), alice.address(), envelopes(2));
+        assert_eq!(
+            from_carol.verify(&domain(), &bob.public_key(), &alice.address()),
+            Err(MessageError::NotFromPeer {
+                from: carol.address(),
+                peer: bob.address()
+            })
+        );
+        // Bob relabels them as his own: Carol's signatures no longer fit.
+        let relabeled = Deliver {
+            from: bob.address(),
+            ..from_carol.clone()
+        };
+        assert_eq!(
+            relabeled.verify(&domain(), &bob.public_key(), &alice.address()),
+            Err(MessageError::BadSignature {
+                from: bob.address()
+            })
+        );
+        let batch = Deliver::sign_batch(&carol, &domain(), alice.address(), envelopes(2)).unwrap();
+        let relabeled = Deliver {
+            from: bob.address(),
+            ..batch
+        };
+        assert!(matches!(
+            relabeled.verify(&domain(), &bob.public_key(), &alice.address()),
+            Err(MessageError::BadSignature { .. })
+        ));
+    }
+
+    #[test]
+    fn messages_for_someone_else_and_count_mismatch_are_refused() {
+        let (bob, alice, carol) = (key(0xb0), key(0xa1), key(0xc0));
+        let to_carol = Deliver::sign_each(&bob, &domain(), carol.address(), envelopes(1));
+        assert_eq!(
+            to_carol.verify(&domain(), &bob.public_key(), &alice.address()),
+            Err(MessageError::NotForMe {
+                to: carol.address()
+            })
+        );
+        let mut d = Deliver::sign_each(&bob, &domain(), alice.address(), envelopes(2));
+        if let Auth::Each(sigs) = &mut d.auth {
+            sigs.pop();
+        }
+        assert_eq!(
+            d.verify(&domain(), &bob.public_key(), &alice.address()),
+            Err(MessageError::CountMismatch {
+                messages: 2,
+                signatures: 1
+            })
+        );
+        // Swapped signatures: each is Bob's, but for the other message.
+        let mut d = Deliver::sign_each(&bob, &domain(), alice.address(), envelopes(2));
+        if let Auth::Each(sigs) = &mut d.auth {
+            sigs.swap(0, 1);
+        }
+        assert!(
+            d.verify(&domain(), &bob.public_key(), &alice.address())
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn hostile_encodings_are_refused_without_allocating() {
+        // Deliver claiming 65535 messages in a 50-byte input.
+        let mut b = vec![TAG_DELIVER];
+        b.extend_from_slice(&[0; 40]);
+        b.extend_from_slice(&u16::MAX.to_be_bytes());
+        assert!(matches!(Wire::decode(&b), Err(Malformed::TooLong { .. })));
+        // Body length of 4 GiB.
+        let mut b = vec![TAG_DELIVER];
+        b.extend_from_slice(&[0; 40]);
+        b.extend_from_slice(&1u16.to_be_bytes());
+        b.extend_from_slice(&[0; 24]);
+        b.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert!(matches!(Wire::decode(&b), Err(Malformed::TooLong { .. })));
+        // Zero messages.
+        let mut b = vec![TAG_DELIVER];
+        b.extend_from_slice(&[0; 40]);
+        b.extend_from_slice(&0u16.to_be_bytes());
+        assert!(matches!(Wire::decode(&b), Err(Malformed::Invalid { .. })));
+        // Unknown tags and trailing bytes.
+        assert_eq!(
+            Wire::decode(&[9]),
+            Err(Malformed::UnknownTag {
+                field: "wire tag",
+                tag: 9
+            })
+        );
+        assert!(matches!(
+            Wire::decode(&[TAG_CLOSE, 7]),
+            Err(Malformed::UnknownTag { .. })
+        ));
+        assert_eq!(
+            Wire::decode(&[TAG_CLOSE, 0, 0]),
+            Err(Malformed::TrailingBytes { count: 1 })
+        );
+        assert!(Wire::decode(&[]).is_err());
+        // A high-s signature inside a Deliver is a malformed encoding.
+        let bob = key(0xb0);
+        let d = Deliver::sign_each(&bob, &domain(), Address([1; 20]), envelopes(1));
+        let mut bytes = Wire::Deliver(d).to_bytes();
+        let n = bytes.len();
+        bytes[n - 1] = 30; // v
+        assert_eq!(
+            Wire::decode(&bytes),
+            Err(Malformed::Invalid { field: "signature" })
+        );
+    }
+
+    fn arb_envelope() -> impl Strategy<Value = Envelope> {
+        (
+            any::<[u8; 16]>(),
+            any::<u64>(),
+            proptest::collection::vec(any::<u8>(), 0..64),
+        )
+            .prop_map(|(id, sent_at, body)| Envelope { id, sent_at, body })
+    }
+
+    fn arb_wire() -> impl Strategy<Value = Wire> {
+        let sig = key(0x11).sign_digest(&[3; 32]);
+        prop_oneof![
+            (
+                any::<[u8; 20]>(),
+                any::<[u8; 20]>(),
+                proptest::collection::vec(arb_envelope(), 1..6),
+                any::<bool>()
+            )
+                .prop_map(move |(f, t, messages, batch)| {
+                    let auth = if batch {
+                        Auth::Batch(sig)
+                    } else {
+                        Auth::Each(vec![sig; messages.len()])
+                    };
+                    Wire::Deliver(Deliver {
+                        from: Address(f),
+                        to: Address(t),
+                        messages,
+                        auth,
+                    })
+                }),
+            proptest::collection::vec(any::<[u8; 16]>(), 0..20)
+                .prop_map(|ids| Wire::Ack(Ack { ids })),
+            (0u8..5).prop_map(|c| Wire::Close(Close {
+                reason: CloseReason::from_code(c).unwrap()
+            })),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn wire_round_trips(w in arb_wire()) {
+            let bytes = w.to_bytes();
+            prop_assert_eq!(Wire::decode(&bytes), Ok(w.clone()));
+            // Any strict prefix fails; any extra byte fails.
+            if !bytes.is_empty() {
+                prop_assert!(Wire::decode(&bytes[..bytes.len() - 1]).is_err());
+            }
+            let mut longer = bytes.clone();
+            longer.push(0);
+            prop_assert!(Wire::decode(&longer).is_err());
+        }
+
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = Wire::decode(&bytes);
+        }
+    }
+}
