@@ -82,7 +82,7 @@ pub enum Command {
     /// Register this identity's self-signed certificate in the registry
     Register {
         /// How long the certificate is valid (30d, 1y, 12h…)
-        #[arg(long, value_name = "DUR", default_value = "365d", value_parser = parse_validity)]
+        #[arg(long, value_name = "DUR", default_value = "365d", value_parser = parse_validity, allow_hyphen_values = true)]
         valid_for: Duration,
         /// Also publish where this ID is reached
         #[arg(long, value_name = "HOST:PORT")]
@@ -103,7 +103,7 @@ pub enum Command {
     /// Extend this identity's validity
     Renew {
         /// New validity, counted from now (30d, 1y, 12h…)
-        #[arg(long, value_name = "DUR", default_value = "365d", value_parser = parse_validity)]
+        #[arg(long, value_name = "DUR", default_value = "365d", value_parser = parse_validity, allow_hyphen_values = true)]
         valid_for: Duration,
     },
     /// Revoke this identity, for good
@@ -129,7 +129,7 @@ pub enum Command {
         #[arg(value_name = "TEXT")]
         text: String,
         /// How long to wait for the recipient's acknowledgement
-        #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_timeout)]
+        #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_timeout, allow_hyphen_values = true)]
         timeout: Duration,
     },
     /// Received messages, each verified

@@ -90,7 +90,7 @@ pub async fn open_with_payer(
     let registry = registry_address(settings)?;
     chainmail_chain::open(&spec, registry, payer)
         .await
-        .map_err(chain_failure)
+        .map_err(|e| chain_failure(&e))
 }
 
 /// Opens the registry with the configured payer, else `fallback` (the
@@ -106,9 +106,9 @@ pub async fn open_registry(
 
 /// A chain error as the user sees it: the contract's custom error by name
 /// (`AlreadyRegistered`…), else the `ChainError` variant, with what to do.
-pub fn chain_failure(e: ChainError) -> Failure {
+pub fn chain_failure(e: &ChainError) -> Failure {
     let message = e.to_string();
-    match &e {
+    match e {
         ChainError::Contract(c) => {
             let hint = match c {
                 ContractError::AlreadyRegistered(_) => {
@@ -127,6 +127,25 @@ pub fn chain_failure(e: ChainError) -> Failure {
         ChainError::InvalidArgument(_) => {
             Failure::usage("InvalidArgument", message, "see `chainmail --help`")
         }
-        _ => Failure::new(variant_name(&format!("{e:?}")), message, ""),
+        _ => {
+            let hint = match e {
+                ChainError::Unreachable { .. } => {
+                    "check --chain / CHAINMAIL_CHAIN and that the node runs"
+                }
+                ChainError::NoContract(_) => "check --registry / CHAINMAIL_REGISTRY",
+                ChainError::WrongChainId { .. } => {
+                    "check --chain and --registry name the same network"
+                }
+                ChainError::InsufficientFunds { .. } | ChainError::NoPayer => {
+                    "set CHAINMAIL_PAYER_KEY to a funded key"
+                }
+                ChainError::Corrupt { .. } => "pick another file with --chain embedded:PATH",
+                ChainError::Dropped { .. } | ChainError::Reverted { .. } => {
+                    "retry; `chainmail lookup` shows what the chain holds"
+                }
+                _ => "retry; run with -v for details",
+            };
+            Failure::new(variant_name(&format!("{e:?}")), message, hint)
+        }
     }
 }

@@ -37,12 +37,12 @@ pub fn register(
         let _spin = Spinner::start("registering the certificate");
         let outcome = register_with(&*registry, &secret, valid_for)
             .await
-            .map_err(chain_failure)?;
+            .map_err(|e| chain_failure(&e))?;
         let endpoint_tx = match endpoint {
             Some(e) => Some(
                 publish_endpoint(&*registry, &secret, e)
                     .await
-                    .map_err(chain_failure)?
+                    .map_err(|e| chain_failure(&e))?
                     .tx_hash,
             ),
             None => None,
@@ -172,7 +172,7 @@ where
     rt.block_on(async {
         let registry = open_registry(settings, Some(secret)).await?;
         let _spin = Spinner::start("waiting for the transaction");
-        let outcome = f(registry, secret).await.map_err(chain_failure)?;
+        let outcome = f(registry, secret).await.map_err(|e| chain_failure(&e))?;
         output::print(
             &TxReport {
                 id: secret.address().to_string(),
@@ -193,7 +193,9 @@ pub fn lookup(settings: &Settings, id: Address) -> Result<u8, Failure> {
     let rt = runtime()?;
     rt.block_on(async {
         let registry = open_registry(settings, None).await?;
-        let report = lookup_with(&*registry, id).await.map_err(chain_failure)?;
+        let report = lookup_with(&*registry, id)
+            .await
+            .map_err(|e| chain_failure(&e))?;
         output::print(&report, settings.json);
         Ok(exit::OK)
     })
@@ -257,7 +259,7 @@ pub fn deploy(settings: &Settings) -> Result<u8, Failure> {
         let _spin = Spinner::start("deploying the registry");
         let (address, outcome) = chainmail_chain::deploy(&url, &payer)
             .await
-            .map_err(chain_failure)?;
+            .map_err(|e| chain_failure(&e))?;
         output::print(
             &DeployReport {
                 address: address.to_string(),

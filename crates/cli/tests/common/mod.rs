@@ -1,0 +1,137 @@
+//! Test harness for the `chainmail` binary: every test runs the real binary
+//! with a temporary world — identity homes, a temporary embedded chain file,
+//! HOME and XDG directories — so nothing touches the user's real chain or
+//! keys, and no CHAINMAIL_* variable of the caller leaks in.
+#![allow(dead_code)] // each test file uses a different subset
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+/// The password every test identity uses.
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// A temporary world: a root dir holding homes and `chain.db`.
+pub struct World {
+    /// Removed on drop.
+    pub dir: tempfile::TempDir,
+}
+
+impl World {
+    /// A fresh world.
+    pub fn new() -> World {
+        World {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// `embedded:<dir>/chain.db`.
+    pub fn chain(&self) -> String {
+        format!("embedded:{}", self.dir.path().join("chain.db").display())
+    }
+
+    /// The home named `name` (not created).
+    pub fn home(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A `chainmail` command for identity `name` in this world, with the
+    /// test password and chain in the environment and stdin closed.
+    pub fn cmd(&self, name: &str) -> Command {
+        let mut c = bare_command(self.dir.path());
+        c.env("CHAINMAIL_HOME", self.home(name))
+            .env("CHAINMAIL_CHAIN", self.chain())
+            .env("CHAINMAIL_PASSWORD", PASSWORD);
+        c
+    }
+
+    /// Runs `chainmail --json ARGS` for `name`, expects exit 0 and one JSON
+    /// object on stdout, validated against schema definition `def`.
+    pub fn json_ok(&self, name: &str, args: &[&str], def: &str) -> Value {
+        let out = run(self.cmd(name).arg("--json").args(args));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "chainmail {args:?} failed: stdout {} stderr {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v = one_json(&out);
+        assert_schema(def, &v);
+        v
+    }
+
+    /// `init` then `register` for `name`; returns the ID.
+    pub fn registered(&self, name: &str) -> String {
+        let id = self.json_ok(name, &["init"], "identity")["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        self.json_ok(name, &["register", "--valid-for", "30d"], "register");
+        id
+    }
+}
+
+/// The binary with a clean environment rooted at `root` (HOME, XDG dirs).
+pub fn bare_command(root: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_chainmail"));
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("CHAINMAIL_") || k == "RUST_LOG" {
+            c.env_remove(k);
+        }
+    }
+    c.env("HOME", root.join("userhome"))
+        .env("XDG_CONFIG_HOME", root.join("xdg-config"))
+        .env("XDG_DATA_HOME", root.join("xdg-data"))
+        .stdin(Stdio::null());
+    c
+}
+
+/// Runs a command to completion.
+pub fn run(cmd: &mut Command) -> Output {
+    cmd.output().expect("chainmail runs")
+}
+
+/// stdout as exactly one JSON object on one line.
+pub fn one_json(out: &Output) -> Value {
+    let text = String::from_utf8(out.stdout.clone()).expect("utf-8 stdout");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line of JSON, got {text:?}");
+    serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("not JSON ({e}): {text:?}"))
+}
+
+fn schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/output.schema.json");
+        serde_json::from_str(&std::fs::read_to_string(path).expect("schema file"))
+            .expect("schema JSON")
+    })
+}
+
+/// Checks `value` against `$defs/<def>` of `schema/output.schema.json`, and
+/// against the root schema (which accepts any command's output).
+pub fn assert_schema(def: &str, value: &Value) {
+    let root = schema();
+    assert!(
+        root["$defs"].get(def).is_some(),
+        "no $defs/{def} in the schema"
+    );
+    let mut one = root.clone();
+    let obj = one.as_object_mut().expect("schema object");
+    obj.remove("anyOf");
+    obj.insert("$ref".into(), Value::String(format!("#/$defs/{def}")));
+    for schema in [&one, root] {
+        let validator = jsonschema::validator_for(schema).expect("schema compiles");
+        let errors: Vec<String> = validator
+            .iter_errors(value)
+            .map(|e| format!("{e} at {}", e.instance_path))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{value} does not match $defs/{def}: {errors:?}"
+        );
+    }
+}
