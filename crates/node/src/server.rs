@@ -110,8 +110,6 @@ pub async fn serve(
 /// Why a connection ended badly (for the local log).
 #[derive(Debug, thiserror::Error)]
 enum ConnectionError {
-    #[error("too many handshakes in progress")]
-    Busy,
     #[error("handshake timed out")]
     HandshakeTimeout,
     #[error(transparent)]
@@ -137,20 +135,12 @@ async fn handle_connection(
 ) -> Result<(), ConnectionError> {
     let _ = stream.set_nodelay(true);
     let deadline = Instant::now() + node.options().limits.handshake_timeout;
-    let mut session = {
-        // The permit is held for the handshake only: established sessions
-        // do not count against the cap.
-        let _permit = node
-            .inner
-            .handshake_permits
-            .try_acquire()
-            .map_err(|_| ConnectionError::Busy)?;
+    let mut session =
         match tokio::time::timeout_at(deadline, SecureStream::accept(node, stream, deadline)).await
         {
             Ok(r) => r?,
             Err(_) => return Err(ConnectionError::HandshakeTimeout),
-        }
-    };
+        };
     let from = session.peer();
     info!(%peer, from = %from, "session accepted");
     let limits = node.options().limits.clone();

@@ -169,6 +169,16 @@ impl SecureStream {
     ) -> Result<Self, SessionError> {
         let mut reader = RecordReader::new(MAX_RECORD_BODY);
         let t_b1 = reader.next(&mut stream).await?;
+        // The permit covers the costly part (ECDH, verify, status, sign), not
+        // the wait for T_B1: a slowloris holds a connection slot until the
+        // handshake deadline, never a handshake permit. Waiting here (within
+        // the caller's deadline) rather than refusing smooths bursts.
+        let permit = node
+            .inner
+            .handshake_permits
+            .acquire()
+            .await
+            .map_err(|_| SessionError::Closed)?;
         let responder = Responder::new(&node.inner.key, node.inner.domain);
         let pending = responder.read_t_b1(&t_b1, unix_now())?;
         let initiator = pending.initiator();
@@ -209,6 +219,9 @@ impl SecureStream {
             &mut os_rng().unwrap_err(),
         )?;
         stream.write_all(&t_a2).await?;
+        // The costly part is done; a half-open peer that never confirms must
+        // not keep the permit.
+        drop(permit);
         let confirm = reader.next(&mut stream).await?;
         match session.open(&confirm, unix_now())? {
             Opened::Confirmed => {}

@@ -76,7 +76,8 @@ pub async fn revoke(reg: &Arc<dyn Registry>, key: &SecretKey) {
 /// end quickly, and a status TTL of zero so revocations are seen at once.
 pub fn test_limits() -> Limits {
     Limits {
-        handshake_timeout: Duration::from_millis(800),
+        handshake_timeout: Duration::from_secs(2),
+        max_concurrent_handshakes: 4,
         idle_timeout: Duration::from_secs(5),
         status_ttl: Duration::ZERO,
         per_ip_rate: 1000.0,

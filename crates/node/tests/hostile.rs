@@ -1,0 +1,244 @@
+//! What a hostile network can do to a listening node, over real sockets: a
+//! replayed connection, garbage, oversized length prefixes, slowloris and
+//! half-open handshakes — each ends in a closed connection and a bounded
+//! cost, and the node keeps serving honest peers meanwhile. Also: an open
+//! session is closed with `PeerRevoked` once the peer is revoked.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chainmail_core::handshake::Initiator;
+use chainmail_core::wire::{CloseReason, Wire};
+use chainmail_node::limits::Limits;
+use chainmail_node::session::SecureStream;
+use chainmail_node::store::Store;
+use chainmail_node::{Node, NodeOptions, SendStatus, send};
+use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Reads until the server closes the connection; returns what it sent. The
+/// timeout is an upper bound against a hang, not a speed assertion.
+async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the node never closed the connection");
+    got
+}
+
+/// A TCP proxy to `target` that records every byte the client sent.
+async fn recording_proxy(target: SocketAddr) -> (SocketAddr, Arc<Mutex<Vec<u8>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let recorded = Arc::new(Mutex::new(Vec::new()));
+    let rec = recorded.clone();
+    tokio::spawn(async move {
+        let (mut client, _) = listener.accept().await.unwrap();
+        let mut server = TcpStream::connect(target).await.unwrap();
+        let (mut cr, mut cw) = client.split();
+        let (mut sr, mut sw) = server.split();
+        let up = async {
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = cr.read(&mut buf).await.unwrap_or(0);
+                if n == 0 {
+                    let _ = sw.shutdown().await;
+                    break;
+                }
+                rec.lock().unwrap().extend_from_slice(&buf[..n]);
+                if sw.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        };
+        let down = async {
+            let _ = tokio::io::copy(&mut sr, &mut cw).await;
+            let _ = cw.shutdown().await;
+        };
+        tokio::join!(up, down);
+    });
+    (addr, recorded)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_connection_stores_nothing_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = chain(dir.path()).await;
+    let alice = peer(&reg, dir.path(), "alice").await;
+    let bob = peer(&reg, dir.path(), "bob").await;
+    let (proxy, recorded) = recording_proxy(alice.running.addr).await;
+    set_endpoint(&reg, &alice.key, &proxy.to_string()).await;
+
+    let out = send(&bob.node, alice.id(), "once", TIMEOUT).await.unwrap();
+    assert_eq!(out.status, SendStatus::Delivered, "{:?}", out.reason);
+    let bytes = recorded.lock().unwrap().clone();
+    assert!(bytes.len() > 256, "recorded T_B1, confirm and data");
+
+    // Replay the whole recorded client side to Alice: she refuses the T_B1
+    // (its (ID_B, E_B) is in her replay cache) and answers nothing.
+    let mut s = TcpStream::connect(alice.running.addr).await.unwrap();
+    s.write_all(&bytes).await.unwrap();
+    assert!(read_until_closed(&mut s).await.is_empty());
+    assert_eq!(alice.node.store().inbox_after(0, 10).unwrap().len(), 1);
+
+    // After a restart (a new node on the same store) the cache still holds.
+    alice.running.stop().await;
+    let alice2 = common::node(&reg, &alice.key, dir.path(), "alice");
+    let running = listen(&alice2).await;
+    let mut s = TcpStream::connect(running.addr).await.unwrap();
+    s.write_all(&bytes).await.unwrap();
+    assert!(read_until_closed(&mut s).await.is_empty());
+    assert_eq!(alice2.store().inbox_after(0, 10).unwrap().len(), 1);
+    running.stop().await;
+    bob.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_inputs_cost_a_timeout_and_the_node_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = chain(dir.path()).await;
+    let alice = peer(&reg, dir.path(), "alice").await;
+    let bob = peer(&reg, dir.path(), "bob").await;
+    let addr = alice.running.addr;
+
+    // Slowloris: many connections that send two bytes of a length prefix
+    // and stall (more than the handshake cap of 4), plus half-open
+    // handshakes that get T_A2 and never confirm.
+    let mut stalled = Vec::new();
+    for _ in 0..20 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(&[0, 0]).await.unwrap();
+        stalled.push(s);
+    }
+    let mut half_open = Vec::new();
+    for _ in 0..6 {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let status = reg.status(alice.id()).await.unwrap();
+        let (_state, t_b1) = Initiator::start(
+            &bob.key,
+            &reg.domain(),
+            &alice.key.public_key(),
+            &status,
+            now(),
+            &mut rand::rng(),
+        )
+        .unwrap();
+        s.write_all(&t_b1).await.unwrap();
+        half_open.push(s);
+    }
+
+    // Meanwhile an honest peer is served.
+    let out = send(&bob.node, alice.id(), "still here", TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(out.status, SendStatus::Delivered, "{:?}", out.reason);
+
+    // Each bad connection is closed by the node (handshake timeout).
+    for mut s in stalled {
+        assert!(read_until_closed(&mut s).await.is_empty());
+    }
+    for mut s in half_open {
+        // T_A2 came back (the T_B1 was genuine), then the close.
+        let got = read_until_closed(&mut s).await;
+        assert_eq!(got.len(), 4 + chainmail_core::handshake::T_A2_LEN);
+    }
+
+    // Garbage of several shapes: closed at once, nothing stored.
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "oversized length prefix",
+            vec![0xff, 0xff, 0xff, 0xff, 1, 2, 3],
+        ),
+        ("zero length", vec![0, 0, 0, 0]),
+        (
+            "random bytes",
+            (0..2000u32).map(|i| (i * 7919 % 251) as u8).collect(),
+        ),
+        ("T_B1-sized junk", {
+            let mut v = 256u32.to_be_bytes().to_vec();
+            v.extend(std::iter::repeat_n(0xab, 256));
+            v
+        }),
+        ("truncated record", {
+            let mut v = 256u32.to_be_bytes().to_vec();
+            v.extend(std::iter::repeat_n(1, 10));
+            v
+        }),
+        (
+            "HTTP request",
+            b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(),
+        ),
+    ];
+    for (name, bytes) in cases {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(&bytes).await.unwrap();
+        assert!(read_until_closed(&mut s).await.is_empty(), "{name}");
+    }
+    assert_eq!(alice.node.store().inbox_after(0, 10).unwrap().len(), 1);
+
+    // And the node still serves.
+    let out = send(&bob.node, alice.id(), "after the storm", TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(out.status, SendStatus::Delivered, "{:?}", out.reason);
+    assert_eq!(alice.node.store().inbox_after(0, 10).unwrap().len(), 2);
+    alice.running.stop().await;
+    bob.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_session_closed_when_peer_is_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = chain(dir.path()).await;
+    let alice_key = new_key();
+    register(&reg, &alice_key).await;
+    let alice = Node::new(
+        alice_key.clone_key(),
+        reg.clone(),
+        Store::open(&dir.path().join("alice.db")).unwrap(),
+        NodeOptions {
+            limits: Limits {
+                recheck_interval: Duration::from_millis(300),
+                ..test_limits()
+            },
+            ..NodeOptions::default()
+        },
+    );
+    let running = listen(&alice).await;
+    let bob_key = new_key();
+    register(&reg, &bob_key).await;
+    let bob = common::node(&reg, &bob_key, dir.path(), "bob");
+
+    let stream = TcpStream::connect(running.addr).await.unwrap();
+    let mut session = SecureStream::initiate(
+        &bob,
+        stream,
+        alice_key.address(),
+        alice_key.public_key(),
+        tokio::time::Instant::now() + TIMEOUT,
+    )
+    .await
+    .unwrap();
+    revoke(&reg, &bob_key).await;
+    let got = tokio::time::timeout(Duration::from_secs(30), session.recv())
+        .await
+        .expect("closed within the recheck interval")
+        .unwrap();
+    match got {
+        Wire::Close(c) => assert_eq!(c.reason, CloseReason::PeerRevoked),
+        other => panic!("expected a close, got {other:?}"),
+    }
+    running.stop().await;
+}
