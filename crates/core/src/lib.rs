@@ -42,3 +42,6 @@ pub use handshake::{
     StaticShared,
 };
 pub use session::{Opened, Session, SessionError};
+
+#[cfg(test)]
+mod vector_tests;

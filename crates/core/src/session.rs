@@ -206,6 +206,12 @@ impl Session {
         self.send.epoch
     }
 
+    /// The current (send, receive) keys, for the known-answer vectors.
+    #[cfg(test)]
+    pub(crate) fn keys_for_test(&self) -> ([u8; 32], [u8; 32]) {
+        (*self.send.key, *self.recv.key)
+    }
+
     fn check_live(&self, now: u64) -> Result<(), SessionError> {
         if self.poisoned {
             return Err(SessionError::Poisoned);

@@ -259,4 +259,4 @@ pub(crate) fn t_b1_key(es: &[u8; 32]) -> crate::kdf::Key {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
