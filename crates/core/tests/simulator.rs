@@ -4,6 +4,9 @@
 //! exercised), with the chain's answers delivered later than the request
 //! (as the node's async lookups are). No sockets, no sleeps, no clock.
 
+// One state value per simulated party: size differences between states do not matter here.
+#![allow(clippy::large_enum_variant)]
+
 use std::collections::{HashMap, VecDeque};
 
 use chainmail_core::codec::Codec;
@@ -34,7 +37,7 @@ struct Link(VecDeque<(u64, Vec<u8>)>);
 enum BobState {
     Idle,
     Expect(ExpectT_A2),
-    Open(Session),
+    Open(Box<Session>),
     Failed(String),
 }
 
@@ -42,7 +45,7 @@ enum AliceState<'k> {
     Listening,
     /// T_B1 passed the local checks; the chain lookup answers at the given time.
     Looking(PendingT_B1<'k>, u64),
-    Open(Session),
+    Open(Box<Session>),
     Failed(String),
 }
 
@@ -221,7 +224,7 @@ impl<'k> Pair<'k> {
         let a = self.chain.status(&self.alice_key.address());
         match pending.accept(&b, &a, &mut self.replay, self.time, &mut self.rng) {
             Ok((t_a2, session)) => {
-                self.alice = AliceState::Open(session);
+                self.alice = AliceState::Open(Box::new(session));
                 self.send(false, t_a2);
             }
             Err(e) => self.alice = AliceState::Failed(e.to_string()),
@@ -298,7 +301,7 @@ impl<'k> Pair<'k> {
             match std::mem::replace(&mut self.bob, BobState::Idle) {
                 BobState::Expect(expect) => match expect.read_t_a2(&record) {
                     Ok((session, confirm)) => {
-                        self.bob = BobState::Open(session);
+                        self.bob = BobState::Open(Box::new(session));
                         self.send(true, confirm);
                     }
                     Err(e) => self.bob = BobState::Failed(e.to_string()),
@@ -445,4 +448,14 @@ fn replayed_handshake_gets_no_second_session() {
     second.send(true, captured);
     second.drive();
     assert!(matches!(&second.alice, AliceState::Failed(e) if e.contains("replayed")));
+}
+
+#[test]
+fn bob_does_not_call_an_expired_alice() {
+    let (bob, alice) = keys();
+    let mut pair = Pair::new(&bob, &alice, 7);
+    pair.chain.0.get_mut(&alice.address()).unwrap().valid_until = START;
+    pair.bob_connect();
+    assert!(matches!(&pair.bob, BobState::Failed(e) if e.contains("expired")));
+    assert!(pair.to_alice.0.is_empty());
 }
