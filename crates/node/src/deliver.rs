@@ -300,7 +300,12 @@ async fn deliver_inner(
     let _ = stream.set_nodelay(true);
     let mut session = SecureStream::initiate(node, stream, to, key, deadline)
         .await
-        .map_err(|e| Failure::Temporary(format!("handshake with {}: {e}", endpoint.endpoint)))?;
+        .map_err(|e| {
+            Failure::Temporary(format!(
+                "handshake with {} failed: the peer there did not prove it holds {to}'s key ({e})",
+                endpoint.endpoint
+            ))
+        })?;
     info!(to = %to, "session established");
 
     for chunk in chunks_that_fit(&queued) {

@@ -503,15 +503,22 @@ impl Store {
         })
     }
 
-    /// Records a failed attempt for every queued message to `to`: attempts
-    /// + 1, next attempt after [`backoff`].
+    /// Records a failed attempt to `to`: every queued message to it that
+    /// was due gets attempts + 1 and its next attempt after [`backoff`];
+    /// messages not yet due keep their schedule (an attempt made early, e.g.
+    /// by a new `send`, does not inflate their backoff). All get the error.
     pub fn record_failure(&self, to: &Address, error: &str, now: u64) -> Result<(), StoreError> {
         self.write(|tx| {
+            tx.execute(
+                "UPDATE outbox SET last_error = ?2 WHERE recipient = ?1 AND state = 'queued'",
+                params![&to.0[..], bounded(error)],
+            )?;
             let mut select = tx.prepare_cached(
-                "SELECT message_id, attempts FROM outbox WHERE recipient = ?1 AND state = 'queued'",
+                "SELECT message_id, attempts FROM outbox
+                 WHERE recipient = ?1 AND state = 'queued' AND next_attempt_at <= ?2",
             )?;
             let rows: Vec<(Vec<u8>, i64)> = select
-                .query_map(params![&to.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .query_map(params![&to.0[..], i(now)], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?;
             let mut update = tx.prepare_cached(
                 "UPDATE outbox SET attempts = ?2, next_attempt_at = ?3, last_error = ?4
@@ -816,6 +823,11 @@ mod tests {
             215
         );
         assert_eq!(s.due_peers(210, 10).unwrap(), vec![addr(3)]);
+        // An early attempt (not due) leaves the schedule alone.
+        s.record_failure(&addr(2), "early", 206).unwrap();
+        let e = s.outbox_entry(&[1; 16]).unwrap().unwrap();
+        assert_eq!((e.attempts, e.next_attempt_at), (2, 215));
+        assert_eq!(e.last_error.as_deref(), Some("early"));
         assert_eq!(s.next_due().unwrap(), Some(102));
 
         s.mark_delivered(&[[1; 16]], 300).unwrap();
