@@ -15,11 +15,8 @@ pub mod exit {
     pub const ERROR: u8 = 1;
     /// The command line was wrong.
     pub const USAGE: u8 = 2;
-    // Used by `send`, wired when the node's delivery API lands.
-    #[allow(dead_code)]
     /// EX_UNAVAILABLE: refused for good (recipient revoked, unknown, expired).
     pub const REJECTED: u8 = 69;
-    #[allow(dead_code)]
     /// EX_TEMPFAIL: queued, will be retried.
     pub const QUEUED: u8 = 75;
 }

@@ -27,7 +27,9 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
-    init_logging(cli.global.verbose);
+    // `serve` is a daemon whose log is its output: info by default.
+    let daemon = matches!(cli.command, cli::Command::Serve { .. });
+    init_logging(cli.global.verbose + u8::from(daemon));
     let json = cli.global.json;
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),

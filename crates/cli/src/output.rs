@@ -150,8 +150,6 @@ impl Report for LookupReport {
 }
 
 /// `send`.
-// Used by `send`, wired when the node's delivery API lands.
-#[allow(dead_code)]
 #[derive(Debug, Clone, Serialize)]
 pub struct SendReport {
     /// 0x + 32 hex.

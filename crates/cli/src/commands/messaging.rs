@@ -4,11 +4,159 @@
 
 use std::time::Duration;
 
+use chainmail_core::Address;
 use chainmail_node::store::{InboxEntry, Store};
+use chainmail_node::{Node, NodeError, NodeOptions, SendStatus};
+use serde::Serialize;
 
-use crate::error::{Failure, exit};
-use crate::output::{self, InboxReport, MessageReport};
+use crate::commands::chain::{chain_failure, open_registry};
+use crate::commands::identity::unlock;
+use crate::commands::runtime;
+use crate::error::{Failure, exit, variant_name};
+use crate::output::{self, InboxReport, MessageReport, Report, SendReport};
+use crate::progress::Spinner;
 use crate::settings::Settings;
+
+/// Where `serve` listens when neither `--listen` nor config.toml says.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
+
+/// The node for this home: its key, the chain, its store, its options.
+async fn open_node(settings: &Settings) -> Result<Node, Failure> {
+    let secret = unlock(settings)?;
+    let store = open_store(settings)?;
+    // Sessions and deliveries only read the chain: no payer needed.
+    let registry = open_registry(settings, None).await?;
+    let mut options = NodeOptions::default();
+    if let Some(secs) = settings.config.max_age_secs {
+        options.max_age = Duration::from_secs(secs);
+    }
+    Ok(Node::new(secret, registry, store, options))
+}
+
+/// `send ID TEXT [--timeout DUR]`: exit 0 delivered, 75 queued, 69 rejected.
+pub fn send(
+    settings: &Settings,
+    to: Address,
+    text: &str,
+    timeout: Duration,
+) -> Result<u8, Failure> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        let node = open_node(settings).await?;
+        let outcome = {
+            let _spin = Spinner::start(format!("delivering to {to}"));
+            chainmail_node::send(&node, to, text, timeout)
+                .await
+                .map_err(|e| node_failure(&e))?
+        };
+        let code = match outcome.status {
+            SendStatus::Delivered => exit::OK,
+            SendStatus::Queued => exit::QUEUED,
+            SendStatus::Rejected => exit::REJECTED,
+        };
+        output::print(
+            &SendReport {
+                message_id: format!("0x{}", hex::encode(outcome.message_id)),
+                to: outcome.to.to_string(),
+                status: outcome.status.as_str(),
+                reason: outcome.reason,
+            },
+            settings.json,
+        );
+        Ok(code)
+    })
+}
+
+/// What `serve` prints once listening.
+#[derive(Debug, Serialize)]
+pub struct ServeReport {
+    /// This identity.
+    pub id: String,
+    /// The address actually bound (the real port when 0 was asked).
+    pub listen: String,
+}
+
+impl Report for ServeReport {
+    fn human(&self) -> String {
+        format!("{} listening on {} (Ctrl-C to stop)", self.id, self.listen)
+    }
+}
+
+/// `serve [--listen HOST:PORT]`: the listener and the outbox worker until
+/// Ctrl-C or SIGTERM.
+pub fn serve(settings: &Settings, listen: Option<&str>) -> Result<u8, Failure> {
+    let listen = listen
+        .map(str::to_owned)
+        .or_else(|| settings.config.listen.clone())
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+    let rt = runtime()?;
+    rt.block_on(async {
+        let node = open_node(settings).await?;
+        let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
+            Failure::new(
+                "CannotListen",
+                format!("cannot listen on {listen}: {e}"),
+                "pick another --listen HOST:PORT (or stop what uses it)",
+            )
+        })?;
+        let bound = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_else(|_| listen.clone());
+        match node.registry().endpoint(node.address()).await {
+            Ok(Some(e)) if e.endpoint == bound => {}
+            Ok(Some(e)) => tracing::warn!(
+                published = %e.endpoint, %bound,
+                "the chain sends peers to another endpoint; run `chainmail endpoint HOST:PORT` if this one is right"
+            ),
+            Ok(None) => tracing::warn!("no endpoint published: peers cannot reach you; run `chainmail endpoint HOST:PORT`"),
+            Err(e) => tracing::warn!(error = %e, "could not read the published endpoint"),
+        }
+        output::print(
+            &ServeReport {
+                id: node.address().to_string(),
+                listen: bound,
+            },
+            settings.json,
+        );
+        chainmail_node::serve(listener, node, shutdown_signal())
+            .await
+            .map_err(|e| node_failure(&e))?;
+        Ok(exit::OK)
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// A node error as the user sees it.
+pub fn node_failure(e: &NodeError) -> Failure {
+    match e {
+        NodeError::Chain(c) => chain_failure(c),
+        NodeError::SendToSelf => Failure::usage("SendToSelf", e.to_string(), "send to another ID"),
+        NodeError::BodyTooLarge { .. } => {
+            Failure::usage("BodyTooLarge", e.to_string(), "send a shorter text")
+        }
+        _ => Failure::new(
+            variant_name(&format!("{e:?}")),
+            e.to_string(),
+            "retry; run with -v for details",
+        ),
+    }
+}
 
 /// How many inbox rows are read per query (bounded memory for big inboxes).
 const INBOX_PAGE: u32 = 500;

@@ -36,11 +36,11 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
                 Command::Revoke { yes } => registry::revoke(&settings, yes),
                 Command::Deploy => registry::deploy(&settings),
                 Command::Inbox { follow } => messaging::inbox(&settings, follow),
-                _ => Err(Failure::new(
-                    "NotImplemented",
-                    "this command is not built yet",
-                    "use a newer chainmail",
-                )),
+                Command::Send { to, text, timeout } => {
+                    messaging::send(&settings, to, &text, timeout)
+                }
+                Command::Serve { listen } => messaging::serve(&settings, listen.as_deref()),
+                Command::Completions { .. } | Command::Demo => unreachable_command(),
             }
         }
     }
@@ -59,4 +59,13 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
                 "",
             )
         })
+}
+
+/// `completions` and `demo` are dispatched before the settings are read.
+fn unreachable_command() -> Result<u8, Failure> {
+    Err(Failure::new(
+        "Internal",
+        "command dispatched twice",
+        "report this bug",
+    ))
 }
