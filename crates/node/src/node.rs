@@ -6,7 +6,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use chainmail_chain::{ChainError, Registry};
 use chainmail_core::eip712::Domain;
+use chainmail_core::handshake::StaticShared;
 use chainmail_core::{Address, IdStatus, PublicKey, SecretKey};
+
+/// Peers whose `ss` is cached at most.
+const MAX_STATIC_SHARED: usize = 4096;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::limits::{Limits, RateLimiter};
@@ -91,6 +95,13 @@ pub(crate) struct Inner {
     // Why a std Mutex: the limiter is touched once per accepted connection,
     // for a map operation, never across an `.await`.
     pub(crate) rate_limiter: std::sync::Mutex<RateLimiter>,
+    // Why a cache: `ss` = ECDH(own static, peer static) is the same for
+    // every session between two peers; caching it saves one scalar
+    // multiplication per handshake. Bounded (cleared when full; dropping a
+    // `StaticShared` zeroizes it). Why a std Mutex: map operations only,
+    // never held across an `.await`.
+    pub(crate) static_shared:
+        std::sync::Mutex<std::collections::HashMap<Address, Arc<StaticShared>>>,
     // Why a Notify: `send` (in this process) wakes the outbox worker so a
     // message queued while `serve` runs goes out without waiting for the
     // next poll. Other processes' sends are found by the worker's poll.
@@ -127,6 +138,7 @@ impl Node {
                 10_000,
             )),
             outbox_wake: Notify::new(),
+            static_shared: std::sync::Mutex::new(std::collections::HashMap::new()),
             key,
             address,
             public_key,
@@ -186,6 +198,26 @@ impl Node {
         let s = self.inner.registry.status(id).await?;
         self.inner.status_cache.put(id, s, Instant::now());
         Ok(s)
+    }
+
+    /// `ss` with `peer` (whose key hashes to its ID, checked by the caller),
+    /// from the cache or computed and cached.
+    pub(crate) fn static_shared(&self, peer: &PublicKey) -> Arc<StaticShared> {
+        let id = peer.address();
+        let mut map = self
+            .inner
+            .static_shared
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(ss) = map.get(&id) {
+            return ss.clone();
+        }
+        if map.len() >= MAX_STATIC_SHARED {
+            map.clear();
+        }
+        let ss = Arc::new(StaticShared::compute(&self.inner.key, peer));
+        map.insert(id, ss.clone());
+        ss
     }
 
     /// The status of `id` straight from the chain (refreshing the cache).

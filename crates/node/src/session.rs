@@ -137,8 +137,10 @@ impl SecureStream {
         }
         let status = node.status(peer).await?;
         let now = unix_now();
-        let (state, t_b1) = Initiator::start(
+        let ss = node.static_shared(&peer_key);
+        let (state, t_b1) = Initiator::start_with_ss(
             &node.inner.key,
+            &ss,
             &node.inner.domain,
             &peer_key,
             &status,
@@ -211,7 +213,11 @@ impl SecureStream {
             return Err(SessionError::Replay(initiator));
         }
         let peer_key = *pending.initiator_key();
-        let (t_a2, mut session) = pending.accept(
+        // Bob's key hashes to ID_B and signed T_B (checked in read_t_b1),
+        // so caching `ss` under ID_B cannot be poisoned by a stranger.
+        let ss = node.static_shared(&peer_key);
+        let (t_a2, mut session) = pending.accept_with_ss(
+            &ss,
             &initiator_status,
             &own_status,
             &mut CheckedInStore,
