@@ -167,12 +167,14 @@ contract IdentityRegistry {
         bytes32 certificateTypehash = CERTIFICATE_TYPEHASH;
         bytes32 registeredTopic = REGISTERED_TOPIC;
         assembly ("memory-safe") {
-            // revert CustomError(a, b) with `selector` = the error's 4-byte selector.
+            // revert CustomError(a, b) with `selector` = the error's 4-byte selector; the
+            // data is built past the free memory pointer.
             function fail(selector, a, b, size) {
-                mstore(0x00, shl(224, selector))
-                mstore(0x04, a)
-                mstore(0x24, b) // may overwrite the free memory pointer: we are reverting
-                revert(0x00, size)
+                let p := mload(0x40)
+                mstore(p, shl(224, selector))
+                mstore(add(p, 0x04), a)
+                mstore(add(p, 0x24), b)
+                revert(p, size)
             }
             let u64 := 0xffffffffffffffff
             let addressMask := 0xffffffffffffffffffffffffffffffffffffffff
@@ -381,14 +383,16 @@ contract IdentityRegistry {
         }
         bytes32 structHash;
         bytes32 typeHash = SESSION_REQUEST_TYPEHASH;
-        uint256 signedAt = timestamp; // `timestamp` is an opcode name inside assembly
+        uint256 signedAt = timestamp; // a uint256 (clean), and `timestamp` is an opcode name in assembly
         assembly ("memory-safe") {
             // keccak256(abi.encode(SESSION_REQUEST_TYPEHASH, from, to, timestamp, ephemeralKeyHash)),
             // in scratch memory past the free pointer.
+            // Masks: Solidity leaves the bits above an address undefined in assembly.
+            let addressMask := 0xffffffffffffffffffffffffffffffffffffffff
             let ptr := mload(0x40)
             mstore(ptr, typeHash)
-            mstore(add(ptr, 0x20), from)
-            mstore(add(ptr, 0x40), to)
+            mstore(add(ptr, 0x20), and(from, addressMask))
+            mstore(add(ptr, 0x40), and(to, addressMask))
             mstore(add(ptr, 0x60), signedAt)
             mstore(add(ptr, 0x80), ephemeralKeyHash)
             structHash := keccak256(ptr, 0xa0)
