@@ -124,9 +124,14 @@ enum ConnectionError {
     Node(#[from] NodeError),
 }
 
-fn close(reason: CloseReason) -> Wire {
-    Wire::Close(Close { reason })
+/// Best-effort close: bounded in time, errors ignored (we are leaving anyway).
+async fn send_close(session: &mut SecureStream, reason: CloseReason) {
+    let close = Wire::Close(Close { reason });
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, session.send(&close)).await;
 }
+
+/// How long a parting `Close` may take to write.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 async fn handle_connection(
     node: &Node,
@@ -155,7 +160,7 @@ async fn handle_connection(
                 Ok(Err(SessionError::Closed)) => return Ok(()),
                 Ok(Err(e)) => return Err(e.into()),
                 Err(_) => {
-                    let _ = session.send(&close(CloseReason::Normal)).await;
+                    send_close(&mut session, CloseReason::Normal).await;
                     return Err(ConnectionError::Idle);
                 }
             },
@@ -164,7 +169,7 @@ async fn handle_connection(
                 // closes them within one interval.
                 let status = node.fresh_status(from).await.map_err(NodeError::from)?;
                 if let Err(e) = status.check(unix_now()) {
-                    let _ = session.send(&close(CloseReason::PeerRevoked)).await;
+                    send_close(&mut session, CloseReason::PeerRevoked).await;
                     return Err(ConnectionError::PeerRevoked(from, e.to_string()));
                 }
                 continue;
@@ -182,7 +187,7 @@ async fn handle_connection(
                 ) {
                     Ok(v) => v,
                     Err(e) => {
-                        let _ = session.send(&close(CloseReason::ProtocolError)).await;
+                        send_close(&mut session, CloseReason::ProtocolError).await;
                         return Err(ConnectionError::BadMessage(e.to_string()));
                     }
                 };
@@ -191,7 +196,7 @@ async fn handle_connection(
                     // Bodies are UTF-8 text (chainmail is a text messenger);
                     // anything else is refused whole, before storing.
                     let Ok(body) = String::from_utf8(v.body) else {
-                        let _ = session.send(&close(CloseReason::ProtocolError)).await;
+                        send_close(&mut session, CloseReason::ProtocolError).await;
                         return Err(ConnectionError::BadMessage(
                             "message body is not UTF-8".into(),
                         ));
@@ -232,7 +237,17 @@ async fn handle_connection(
                 let stored = node.db(move |s| s.store_received_all(&rows, now)).await?;
                 let new = stored.iter().filter(|s| **s == Stored::New).count();
                 info!(from = %from, new, duplicates = stored.len() - new, "messages stored");
-                session.send(&Wire::Ack(Ack { ids })).await?;
+                // A peer that stops reading must not pin this task on a
+                // full socket buffer: the write gets the idle timeout too.
+                match tokio::time::timeout(
+                    limits.idle_timeout,
+                    session.send(&Wire::Ack(Ack { ids })),
+                )
+                .await
+                {
+                    Ok(r) => r?,
+                    Err(_) => return Err(ConnectionError::Idle),
+                }
             }
             Wire::Ack(_) => {
                 // We sent nothing on this session; a stray ack is harmless.
