@@ -1,1 +1,65 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+#![forbid(unsafe_code)]
+
+mod calls;
+pub mod contract;
+pub mod embedded;
+mod error;
+mod registry;
+pub mod rpc;
+mod spec;
+
+use std::sync::Arc;
+
+use chainmail_core::{Address, SecretKey};
+
+pub use embedded::EmbeddedRegistry;
+pub use error::{ChainError, ContractError};
+pub use registry::{EndpointRecord, Registry, TxOutcome};
+pub use rpc::{RpcOptions, RpcRegistry};
+pub use spec::ChainSpec;
+
+/// Opens a registry.
+///
+/// - `embedded` / `embedded:PATH`: the chain file (created with a genesis if
+///   absent); `registry`, if given, must be the file's registry address;
+///   `payer` is not needed (the embedded chain charges no gas) and ignored.
+/// - `http(s)://…`: the node; `registry` is required (deploy first),
+///   `payer` pays gas for writes (views work without one).
+pub async fn open(
+    spec: &ChainSpec,
+    registry: Option<Address>,
+    payer: Option<&SecretKey>,
+) -> Result<Arc<dyn Registry>, ChainError> {
+    match spec {
+        ChainSpec::Embedded(path) => {
+            let path = match path {
+                Some(p) => p.clone(),
+                None => embedded::default_path()?,
+            };
+            let chain = EmbeddedRegistry::open(&path).await?;
+            if let Some(r) = registry
+                && r != embedded::registry_address()
+            {
+                return Err(ChainError::NoContract(r));
+            }
+            Ok(Arc::new(chain))
+        }
+        ChainSpec::Rpc(url) => {
+            let registry = registry.ok_or_else(|| {
+                ChainError::InvalidArgument(
+                    "an rpc chain needs the registry address (deploy it first)".into(),
+                )
+            })?;
+            Ok(Arc::new(
+                RpcRegistry::connect(url, registry, payer, RpcOptions::default()).await?,
+            ))
+        }
+    }
+}
+
+/// Deploys the registry (the committed artifact's bytecode) to the node at
+/// `url`, `payer` paying gas. Returns the contract's address and the outcome.
+pub async fn deploy(url: &str, payer: &SecretKey) -> Result<(Address, TxOutcome), ChainError> {
+    rpc::deploy_with(url, payer, &RpcOptions::default()).await
+}

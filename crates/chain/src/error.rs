@@ -1,0 +1,180 @@
+//! Errors of the chain crate: what went wrong talking to a registry, named so
+//! that a user (or the node) can act on it.
+
+use chainmail_core::Address;
+
+/// A revert of the `IdentityRegistry` contract, decoded from its custom error.
+///
+/// The variants carry the names and arguments of the Solidity custom errors,
+/// so `AlreadyRegistered(0x…)` here is `AlreadyRegistered(address)` there.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ContractError {
+    /// The ID was registered before (possibly revoked since): an ID never comes back.
+    #[error(
+        "AlreadyRegistered({0}): this ID was registered before and can never be registered again"
+    )]
+    AlreadyRegistered(Address),
+    /// The ID was never registered.
+    #[error("UnknownIdentity({0}): this ID is not registered")]
+    UnknownIdentity(Address),
+    /// The ID is revoked.
+    #[error("IdentityRevoked({0}): this ID is revoked")]
+    IdentityRevoked(Address),
+    /// The ID's certificate has expired (it may be renewed).
+    #[error("IdentityExpired({0}): this ID's certificate has expired; renew it")]
+    IdentityExpired(Address),
+    /// A timestamp outside the allowed skew of the block time.
+    #[error(
+        "StaleTimestamp(timestamp {timestamp}, block {block_timestamp}): the time is outside the allowed skew; check the clock"
+    )]
+    StaleTimestamp {
+        /// The timestamp in the signed payload.
+        timestamp: u64,
+        /// The block timestamp it was judged against.
+        block_timestamp: u64,
+    },
+    /// The signature does not recover to the ID, or is malformed (high s, bad v).
+    #[error("BadSignature(): the signature is not the ID's over this payload and registry")]
+    BadSignature,
+    /// The public key is not 64 bytes or not a curve point.
+    #[error("InvalidPublicKey(): the public key is not a 64-byte secp256k1 point")]
+    InvalidPublicKey,
+    /// `validUntil` not in the future or beyond the maximum lifetime.
+    #[error(
+        "InvalidLifetime(validUntil {valid_until}, issuedAt {issued_at}): choose a validity in the future and within the maximum lifetime"
+    )]
+    InvalidLifetime {
+        /// Requested end of validity.
+        valid_until: u64,
+        /// Issue time in the payload.
+        issued_at: u64,
+    },
+    /// A renewal not newer than the stored certificate.
+    #[error(
+        "StaleRenewal(issuedAt {issued_at}, current {current}): a newer certificate is already on the chain"
+    )]
+    StaleRenewal {
+        /// Issue time in the renewal.
+        issued_at: u64,
+        /// Issue time stored on the chain.
+        current: u64,
+    },
+    /// An endpoint sequence not greater than the stored one.
+    #[error(
+        "StaleSequence(sequence {sequence}, current {current}): a newer endpoint is already on the chain"
+    )]
+    StaleSequence {
+        /// Sequence in the payload.
+        sequence: u64,
+        /// Sequence stored on the chain.
+        current: u64,
+    },
+    /// The endpoint string is too long.
+    #[error("EndpointTooLong({length}): an endpoint is at most 255 bytes")]
+    EndpointTooLong {
+        /// Its length in bytes (saturated at u64::MAX).
+        length: u64,
+    },
+    /// Revert data that matches no known custom error (e.g. a different contract).
+    #[error("unknown revert (selector {selector}, {len} bytes): is this the chainmail registry?")]
+    Unknown {
+        /// First four bytes, hex, or empty.
+        selector: String,
+        /// Length of the revert data.
+        len: usize,
+    },
+}
+
+/// Everything that can go wrong between a caller and a registry.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// The contract refused: a custom error, decoded by name.
+    #[error("the registry refused: {0}")]
+    Contract(#[from] ContractError),
+    /// The RPC node did not answer.
+    #[error(
+        "cannot reach the Ethereum node at {url}: {reason}; is it running and is the URL right?"
+    )]
+    Unreachable {
+        /// The URL dialled (without credentials).
+        url: String,
+        /// What the transport said.
+        reason: String,
+    },
+    /// The payer cannot pay for gas.
+    #[error(
+        "the payer {payer} has not enough ether to pay for gas: {reason}; fund it or use another payer key"
+    )]
+    InsufficientFunds {
+        /// The payer's address.
+        payer: Address,
+        /// What the node said.
+        reason: String,
+    },
+    /// The transaction was mined but failed without a decodable custom error.
+    #[error("transaction {tx_hash} reverted in block {block}: {reason}")]
+    Reverted {
+        /// Hash of the transaction, hex.
+        tx_hash: String,
+        /// Block it was included in.
+        block: u64,
+        /// Why, as far as known.
+        reason: String,
+    },
+    /// The transaction was sent but never confirmed.
+    #[error(
+        "transaction {tx_hash} was not confirmed: {reason}; it may have been dropped — check the node and retry"
+    )]
+    Dropped {
+        /// Hash of the transaction, hex.
+        tx_hash: String,
+        /// What happened while waiting.
+        reason: String,
+    },
+    /// The node serves another chain than expected.
+    #[error("wrong chain: expected chain id {expected}, the node says {got}")]
+    WrongChainId {
+        /// Chain id expected.
+        expected: u64,
+        /// Chain id of the node.
+        got: u64,
+    },
+    /// No contract code at the registry address.
+    #[error(
+        "no contract at the registry address {0}: deploy it (`chainmail deploy`) or fix the configured address"
+    )]
+    NoContract(Address),
+    /// A write was attempted without a payer key (rpc backend).
+    #[error("this operation sends a transaction and needs a payer key (none configured)")]
+    NoPayer,
+    /// The embedded chain file is damaged or is not a chainmail chain.
+    #[error(
+        "the chain file {path} is unusable: {reason}; it was left untouched — move it away or pick another with embedded:PATH"
+    )]
+    Corrupt {
+        /// The file.
+        path: String,
+        /// What check failed.
+        reason: String,
+    },
+    /// SQLite or the file system failed.
+    #[error("chain storage error: {0}")]
+    Storage(String),
+    /// The node or the chain returned data that breaks the protocol (bad log, bad key).
+    #[error("the chain returned invalid data: {0}")]
+    InvalidData(String),
+    /// A bad argument from the caller (URL, chain spec).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// Any other RPC failure.
+    #[error("RPC error: {0}")]
+    Rpc(String),
+}
+
+impl From<rusqlite::Error> for ChainError {
+    fn from(e: rusqlite::Error) -> Self {
+        ChainError::Storage(e.to_string())
+    }
+}

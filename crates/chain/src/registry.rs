@@ -1,0 +1,62 @@
+//! The `Registry` interface every other crate uses, whatever the backend.
+
+use async_trait::async_trait;
+use chainmail_core::eip712::{
+    Certificate, Domain, Endpoint, Renewal, Revocation, SessionRequest, Signed,
+};
+use chainmail_core::{Address, IdStatus, PublicKey};
+
+use crate::error::ChainError;
+
+/// What a mined transaction produced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TxOutcome {
+    /// Transaction hash (for the embedded chain: keccak256 of its encoding).
+    pub tx_hash: [u8; 32],
+    /// Block it was included in.
+    pub block: u64,
+    /// Gas it used.
+    pub gas_used: u64,
+}
+
+/// An ID's endpoint as stored on the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointRecord {
+    /// Where to reach the ID (e.g. `203.0.113.7:7400`); at most 255 bytes.
+    pub endpoint: String,
+    /// Its sequence number (strictly growing; clients use milliseconds).
+    pub sequence: u64,
+}
+
+/// The identity registry (the `IdentityRegistry` contract), on any backend.
+///
+/// Writes take payloads signed by the identity's key: anyone may submit them
+/// (the relayer path). Views are judged in the pending block, so time in them
+/// is never older than the clock.
+#[async_trait]
+pub trait Registry: Send + Sync {
+    /// The EIP-712 domain of this registry: chain id and contract address.
+    fn domain(&self) -> Domain;
+    /// Registers a certificate (`register`).
+    async fn register(&self, c: &Signed<Certificate>) -> Result<TxOutcome, ChainError>;
+    /// Renews a certificate (`renew`).
+    async fn renew(&self, r: &Signed<Renewal>) -> Result<TxOutcome, ChainError>;
+    /// Revokes an ID for good (`revoke`).
+    async fn revoke(&self, r: &Signed<Revocation>) -> Result<TxOutcome, ChainError>;
+    /// Publishes where the ID can be reached (`setEndpoint`).
+    async fn set_endpoint(&self, e: &Signed<Endpoint>) -> Result<TxOutcome, ChainError>;
+    /// The ID's status (all zero for an unknown ID), in the pending block.
+    async fn status(&self, id: Address) -> Result<IdStatus, ChainError>;
+    /// `isValid(id)` in the pending block.
+    async fn is_valid(&self, id: Address) -> Result<bool, ChainError>;
+    /// The ID's public key, from the `Registered` log of the block named by
+    /// `status.registered_block`, checked to hash to `id`. `None` if unknown.
+    async fn public_key(&self, id: Address) -> Result<Option<PublicKey>, ChainError>;
+    /// The ID's endpoint, `None` if it never set one.
+    async fn endpoint(&self, id: Address) -> Result<Option<EndpointRecord>, ChainError>;
+    /// The contract's `verifySession` on a session request (paper §4.1.3 step 2);
+    /// a refusal is [`ChainError::Contract`] with the custom error.
+    async fn verify_session(&self, r: &Signed<SessionRequest>) -> Result<(), ChainError>;
+    /// The timestamp of the pending block the views are judged in.
+    async fn now(&self) -> Result<u64, ChainError>;
+}

@@ -1,0 +1,372 @@
+//! The rpc backend: the registry on any Ethereum JSON-RPC node through alloy.
+//! Gas is paid by a payer key that may differ from the identity key; views use
+//! the `pending` block tag; sends wait for N confirmations.
+
+use std::time::Duration;
+
+use alloy::eips::{BlockId, BlockNumberOrTag};
+use alloy::network::{EthereumWallet, TransactionBuilder};
+use alloy::primitives::{B256, Bytes};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::{Filter, TransactionRequest};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol_types::SolEvent;
+use alloy::transports::{RpcError, TransportErrorKind};
+use async_trait::async_trait;
+use chainmail_core::eip712::{
+    Certificate, Domain, Endpoint, Renewal, Revocation, SessionRequest, Signed,
+};
+use chainmail_core::{Address, IdStatus, PublicKey, SecretKey};
+
+use crate::calls;
+use crate::contract::{IdentityRegistry as R, decode_revert, to_alloy, to_core};
+use crate::error::ChainError;
+use crate::registry::{EndpointRecord, Registry, TxOutcome};
+
+/// Knobs of the rpc backend.
+#[derive(Debug, Clone)]
+pub struct RpcOptions {
+    /// Confirmations to wait for after inclusion (1 = included).
+    pub confirmations: u64,
+    /// How long to wait for them before reporting the transaction as dropped.
+    pub receipt_timeout: Duration,
+    /// If set, the node must serve this chain id.
+    pub expected_chain_id: Option<u64>,
+}
+
+impl Default for RpcOptions {
+    fn default() -> Self {
+        RpcOptions {
+            confirmations: 1,
+            receipt_timeout: Duration::from_secs(120),
+            expected_chain_id: None,
+        }
+    }
+}
+
+/// The URL without path, query or credentials (API keys often live there), for messages.
+fn redact(url: &reqwest_url::Url) -> String {
+    match (url.host_str(), url.port_or_known_default()) {
+        (Some(h), Some(p)) => format!("{}://{h}:{p}", url.scheme()),
+        _ => format!("{}://…", url.scheme()),
+    }
+}
+
+mod reqwest_url {
+    pub use alloy::transports::http::reqwest::Url;
+}
+
+/// Maps an RPC failure to a [`ChainError`]: contract reverts decoded by name,
+/// transport failures as unreachable, the node's "insufficient funds".
+fn map_rpc(e: RpcError<TransportErrorKind>, url: &str, payer: Option<Address>) -> ChainError {
+    if let Some(resp) = e.as_error_resp() {
+        if let Some(data) = resp.as_revert_data() {
+            return ChainError::Contract(decode_revert(&data));
+        }
+        let msg = resp.message.to_string();
+        if msg.to_ascii_lowercase().contains("insufficient funds") {
+            return ChainError::InsufficientFunds {
+                payer: payer.unwrap_or(Address([0; 20])),
+                reason: msg,
+            };
+        }
+        return ChainError::Rpc(format!("{} (code {})", msg, resp.code));
+    }
+    match e {
+        RpcError::Transport(kind) => ChainError::Unreachable {
+            url: url.to_string(),
+            reason: kind.to_string(),
+        },
+        other => ChainError::Rpc(other.to_string()),
+    }
+}
+
+/// A registry contract on a JSON-RPC node.
+pub struct RpcRegistry {
+    provider: DynProvider,
+    url: String,
+    registry: Address,
+    chain_id: u64,
+    payer: Option<Address>,
+    options: RpcOptions,
+    /// One send at a time per registry handle: nonces come from the node's
+    /// pending count, so two concurrent sends would pick the same one.
+    send_lock: tokio::sync::Mutex<()>,
+}
+
+/// Builds a provider over `url`, with a wallet if a payer is given.
+fn provider(
+    url: &str,
+    payer: Option<&SecretKey>,
+) -> Result<(DynProvider, String, Option<Address>), ChainError> {
+    let parsed: reqwest_url::Url = url
+        .parse()
+        .map_err(|e| ChainError::InvalidArgument(format!("bad RPC URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(ChainError::InvalidArgument(format!(
+            "RPC URL must be http(s), not {}",
+            parsed.scheme()
+        )));
+    }
+    let shown = redact(&parsed);
+    Ok(match payer {
+        Some(key) => {
+            let bytes = key.to_bytes();
+            let signer = PrivateKeySigner::from_bytes(&B256::from(*bytes))
+                .map_err(|e| ChainError::InvalidArgument(format!("payer key unusable: {e}")))?;
+            let address = to_core(signer.address());
+            // Simple nonces (the node's pending count, asked per send): the cached manager
+            // reserves a nonce even when gas estimation then fails on a revert, leaving a
+            // gap that stalls every later transaction. Sends are serialized by `send_lock`.
+            let p = ProviderBuilder::new()
+                .disable_recommended_fillers()
+                .with_gas_estimation()
+                .with_simple_nonce_management()
+                .fetch_chain_id()
+                .wallet(EthereumWallet::from(signer))
+                .connect_http(parsed)
+                .erased();
+            (p, shown, Some(address))
+        }
+        None => (
+            ProviderBuilder::new().connect_http(parsed).erased(),
+            shown,
+            None,
+        ),
+    })
+}
+
+/// Sends `tx` and waits for its receipt; returns the outcome and the created address, if any.
+async fn send_and_wait(
+    provider: &DynProvider,
+    url: &str,
+    payer: Option<Address>,
+    options: &RpcOptions,
+    tx: TransactionRequest,
+    send_lock: Option<&tokio::sync::Mutex<()>>,
+) -> Result<(TxOutcome, Option<Address>), ChainError> {
+    let payer_addr = payer.ok_or(ChainError::NoPayer)?;
+    let pending = {
+        let _guard = match send_lock {
+            Some(l) => Some(l.lock().await),
+            None => None,
+        };
+        provider
+            .send_transaction(tx)
+            .await
+            .map_err(|e| map_rpc(e, url, payer))?
+    };
+    let hash = *pending.tx_hash();
+    let receipt = pending
+        .with_required_confirmations(options.confirmations.max(1))
+        .with_timeout(Some(options.receipt_timeout))
+        .get_receipt()
+        .await
+        .map_err(|e| ChainError::Dropped {
+            tx_hash: hash.to_string(),
+            reason: e.to_string(),
+        })?;
+    let block = receipt.block_number.unwrap_or_default();
+    if !receipt.status() {
+        return Err(ChainError::Reverted {
+            tx_hash: hash.to_string(),
+            block,
+            reason: format!(
+                "status 0 (payer {payer_addr}); the call passed gas estimation, so state changed in between"
+            ),
+        });
+    }
+    Ok((
+        TxOutcome {
+            tx_hash: hash.0,
+            block,
+            gas_used: receipt.gas_used,
+        },
+        receipt.contract_address.map(to_core),
+    ))
+}
+
+impl RpcRegistry {
+    /// Connects to the registry at `registry` on the node at `url`; checks the
+    /// node answers, the chain id (if expected) and that code is there.
+    pub async fn connect(
+        url: &str,
+        registry: Address,
+        payer: Option<&SecretKey>,
+        options: RpcOptions,
+    ) -> Result<Self, ChainError> {
+        let (provider, shown, payer) = provider(url, payer)?;
+        let chain_id = provider
+            .get_chain_id()
+            .await
+            .map_err(|e| map_rpc(e, &shown, payer))?;
+        if let Some(expected) = options.expected_chain_id
+            && expected != chain_id
+        {
+            return Err(ChainError::WrongChainId {
+                expected,
+                got: chain_id,
+            });
+        }
+        let code = provider
+            .get_code_at(to_alloy(registry))
+            .block_id(BlockId::pending())
+            .await
+            .map_err(|e| map_rpc(e, &shown, payer))?;
+        if code.is_empty() {
+            return Err(ChainError::NoContract(registry));
+        }
+        Ok(RpcRegistry {
+            provider,
+            url: shown,
+            registry,
+            chain_id,
+            payer,
+            options,
+            send_lock: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The payer's address, if a payer key was given.
+    pub fn payer(&self) -> Option<Address> {
+        self.payer
+    }
+
+    async fn send(&self, input: Bytes) -> Result<TxOutcome, ChainError> {
+        let tx = TransactionRequest::default()
+            .with_to(to_alloy(self.registry))
+            .with_input(input);
+        Ok(send_and_wait(
+            &self.provider,
+            &self.url,
+            self.payer,
+            &self.options,
+            tx,
+            Some(&self.send_lock),
+        )
+        .await?
+        .0)
+    }
+
+    async fn view(&self, input: Bytes) -> Result<Bytes, ChainError> {
+        let tx = TransactionRequest::default()
+            .with_to(to_alloy(self.registry))
+            .with_input(input);
+        self.provider
+            .call(tx)
+            .block(BlockId::pending())
+            .await
+            .map_err(|e| map_rpc(e, &self.url, self.payer))
+    }
+}
+
+/// Deploys the registry from the committed artifact with `payer` paying gas;
+/// returns its address and the deployment's outcome.
+pub async fn deploy_with(
+    url: &str,
+    payer: &SecretKey,
+    options: &RpcOptions,
+) -> Result<(Address, TxOutcome), ChainError> {
+    let (provider, shown, payer) = provider(url, Some(payer))?;
+    let chain_id = provider
+        .get_chain_id()
+        .await
+        .map_err(|e| map_rpc(e, &shown, payer))?;
+    if let Some(expected) = options.expected_chain_id
+        && expected != chain_id
+    {
+        return Err(ChainError::WrongChainId {
+            expected,
+            got: chain_id,
+        });
+    }
+    let tx = TransactionRequest::default()
+        .with_deploy_code(Bytes::copy_from_slice(crate::contract::creation_bytecode()));
+    let (outcome, created) = send_and_wait(&provider, &shown, payer, options, tx, None).await?;
+    let address = created.ok_or_else(|| {
+        ChainError::InvalidData("deployment receipt names no contract address".into())
+    })?;
+    Ok((address, outcome))
+}
+
+#[async_trait]
+impl Registry for RpcRegistry {
+    fn domain(&self) -> Domain {
+        Domain {
+            chain_id: self.chain_id,
+            verifying_contract: self.registry,
+        }
+    }
+
+    async fn register(&self, c: &Signed<Certificate>) -> Result<TxOutcome, ChainError> {
+        self.send(calls::register(c)).await
+    }
+
+    async fn renew(&self, r: &Signed<Renewal>) -> Result<TxOutcome, ChainError> {
+        self.send(calls::renew(r)).await
+    }
+
+    async fn revoke(&self, r: &Signed<Revocation>) -> Result<TxOutcome, ChainError> {
+        self.send(calls::revoke(r)).await
+    }
+
+    async fn set_endpoint(&self, e: &Signed<Endpoint>) -> Result<TxOutcome, ChainError> {
+        self.send(calls::set_endpoint(e)).await
+    }
+
+    async fn status(&self, id: Address) -> Result<IdStatus, ChainError> {
+        calls::decode_status(&self.view(calls::status(id)).await?)
+    }
+
+    async fn is_valid(&self, id: Address) -> Result<bool, ChainError> {
+        calls::decode_is_valid(&self.view(calls::is_valid(id)).await?)
+    }
+
+    async fn public_key(&self, id: Address) -> Result<Option<PublicKey>, ChainError> {
+        let status = self.status(id).await?;
+        if !status.is_registered() {
+            return Ok(None);
+        }
+        let block = status.registered_block;
+        // Exactly one block: public providers refuse log queries over the whole chain.
+        let filter = Filter::new()
+            .address(to_alloy(self.registry))
+            .event_signature(R::Registered::SIGNATURE_HASH)
+            .topic1(B256::left_padding_from(id.as_bytes()))
+            .from_block(block)
+            .to_block(block);
+        let logs = self
+            .provider
+            .get_logs(&filter)
+            .await
+            .map_err(|e| map_rpc(e, &self.url, self.payer))?;
+        let log = logs
+            .iter()
+            .find(|l| {
+                l.address() == to_alloy(self.registry)
+                    && l.topics().first() == Some(&R::Registered::SIGNATURE_HASH)
+            })
+            .ok_or_else(|| {
+                ChainError::InvalidData(format!("no Registered log for {id} in block {block}"))
+            })?;
+        calls::decode_registered_key(id, &log.data().data).map(Some)
+    }
+
+    async fn endpoint(&self, id: Address) -> Result<Option<EndpointRecord>, ChainError> {
+        calls::decode_endpoint(&self.view(calls::endpoint_of(id)).await?)
+    }
+
+    async fn verify_session(&self, r: &Signed<SessionRequest>) -> Result<(), ChainError> {
+        calls::decode_verify_session(&self.view(calls::verify_session(r)).await?)
+    }
+
+    async fn now(&self) -> Result<u64, ChainError> {
+        let block = self
+            .provider
+            .get_block_by_number(BlockNumberOrTag::Pending)
+            .await
+            .map_err(|e| map_rpc(e, &self.url, self.payer))?
+            .ok_or_else(|| ChainError::InvalidData("the node has no pending block".into()))?;
+        Ok(block.header.timestamp)
+    }
+}
