@@ -27,9 +27,14 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
-    // `serve` is a daemon whose log is its output: info by default.
-    let daemon = matches!(cli.command, cli::Command::Serve { .. });
-    init_logging(cli.global.verbose + u8::from(daemon));
+    // `serve` is a daemon whose log is its output: info by default. The
+    // demo narrates every outcome itself: only errors unless -v.
+    let level = match cli.command {
+        cli::Command::Serve { .. } => cli.global.verbose.saturating_add(1),
+        cli::Command::Demo if cli.global.verbose == 0 => LEVEL_QUIET,
+        _ => cli.global.verbose,
+    };
+    init_logging(level);
     let json = cli.global.json;
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),
@@ -89,9 +94,13 @@ fn usage_error(e: clap::Error) -> ExitCode {
 }
 
 /// Logs go to stderr: `RUST_LOG` if set, else warnings, raised by `-v`.
+/// `init_logging` level showing errors only.
+const LEVEL_QUIET: u8 = u8::MAX;
+
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
+        LEVEL_QUIET => "error",
         0 => "warn",
         1 => "info",
         2 => "debug",

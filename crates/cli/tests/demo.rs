@@ -23,6 +23,29 @@ fn demo_passes_every_step_and_cleans_up() {
         .collect();
     assert!(failed.is_empty(), "steps not as expected: {failed:#?}");
     assert_eq!(v["ok"], true);
+    // Every part of the story ran, the attacks included, each refused by name.
+    let steps = v["steps"].as_array().unwrap();
+    let expected: Vec<&str> = steps
+        .iter()
+        .map(|s| s["expected"].as_str().unwrap())
+        .collect();
+    for refusal in [
+        "refused: BadSignature",
+        "refused: AlreadyRegistered",
+        "refused: StaleTimestamp",
+        "refused: Queued",
+        "refused: Replay",
+        "refused: Rejected",
+        "refused: PeerNotValid",
+    ] {
+        assert!(expected.contains(&refusal), "no step expecting {refusal}");
+    }
+    for paper in ["Fig. 2", "§4.1.2", "§4.1.3 2", "§4.1.3 3–5", "§4.1.4"] {
+        assert!(
+            steps.iter().any(|s| s["paper"] == paper),
+            "no step for {paper}"
+        );
+    }
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -46,6 +69,11 @@ fn demo_narrates_with_the_papers_names() {
     let root = tempfile::tempdir().unwrap();
     let out = run(bare_command(root.path()).arg("demo"));
     assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     for needle in [
         "Fig. 2", "§4.1.2", "§4.1.3", "T_B", "Summary", "Alice", "Bob", "Mallory",

@@ -5,7 +5,9 @@
 //! their reason; a summary table ends it, and the exit code is 0 only if
 //! every step behaved as expected. The temporary directory is removed.
 
+mod network;
 mod report;
+mod sessions;
 
 use std::time::Duration;
 
@@ -229,8 +231,7 @@ async fn paper_flow(root: &std::path::Path, r: &mut DemoReport) -> Result<(), Fa
         result,
     );
 
-    let _ = (&alice.home, &bob.home, &mallory.home);
-    Ok(())
+    sessions::run(r, &registry, &alice, &bob, &mallory).await
 }
 
 /// Builds T_B as `claimed` (ID^B) to `to`, signed by `signer`, with T =
