@@ -161,6 +161,22 @@ contract IdentityRegistryTest is Base {
         );
     }
 
+    /// @dev The runtime code placed directly in state (a genesis allocation, no
+    /// constructor) has zero immutables: the domain separator is then recomputed on
+    /// every call, so signatures still bind this chain and this address.
+    function test_runtimeCodeWithoutConstructorStillBindsDomain() public {
+        address placed = address(0xC0FFEE);
+        vm.etch(placed, vm.getDeployedCode("IdentityRegistry.sol:IdentityRegistry"));
+        IdentityRegistry genesis = IdentityRegistry(placed);
+        assertEq(genesis.DOMAIN_SEPARATOR(), domainSeparator(block.chainid, placed), "recomputed separator");
+        bytes memory pk = publicKeyOf(ALICE_KEY);
+        bytes memory sig = signStruct(genesis, ALICE_KEY, certificateHash(alice, pk, START + YEAR, START));
+        expectError(IdentityRegistry.BadSignature.selector);
+        registry.register(pk, START + YEAR, START, sig); // not valid on the other instance
+        genesis.register(pk, START + YEAR, START, sig);
+        assertTrue(genesis.isValid(alice), "registered on the genesis-placed registry");
+    }
+
     // ------------------------------------------------------------ register
 
     function test_register_storesStatusAndEmitsKey() public {
