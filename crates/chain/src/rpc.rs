@@ -56,6 +56,29 @@ mod reqwest_url {
     pub use alloy::transports::http::reqwest::Url;
 }
 
+/// Replaces every URL in a transport message by the redacted one: reqwest
+/// errors quote the full URL, and its path or query may hold an API key.
+fn scrub(message: &str, shown: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest
+        .find("http://")
+        .into_iter()
+        .chain(rest.find("https://"))
+        .min()
+    {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || c == ')' || c == '"')
+            .unwrap_or(tail.len());
+        out.push_str(shown);
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Maps an RPC failure to a [`ChainError`]: contract reverts decoded by name,
 /// transport failures as unreachable, the node's "insufficient funds".
 fn map_rpc(e: RpcError<TransportErrorKind>, url: &str, payer: Option<Address>) -> ChainError {
@@ -70,14 +93,14 @@ fn map_rpc(e: RpcError<TransportErrorKind>, url: &str, payer: Option<Address>) -
                 reason: msg,
             };
         }
-        return ChainError::Rpc(format!("{} (code {})", msg, resp.code));
+        return ChainError::Rpc(scrub(&format!("{} (code {})", msg, resp.code), url));
     }
     match e {
         RpcError::Transport(kind) => ChainError::Unreachable {
             url: url.to_string(),
-            reason: kind.to_string(),
+            reason: scrub(&kind.to_string(), url),
         },
-        other => ChainError::Rpc(other.to_string()),
+        other => ChainError::Rpc(scrub(&other.to_string(), url)),
     }
 }
 
@@ -164,7 +187,7 @@ async fn send_and_wait(
         .await
         .map_err(|e| ChainError::Dropped {
             tx_hash: hash.to_string(),
-            reason: e.to_string(),
+            reason: scrub(&e.to_string(), url),
         })?;
     let block = receipt.block_number.unwrap_or_default();
     if !receipt.status() {
@@ -368,5 +391,18 @@ impl Registry for RpcRegistry {
             .map_err(|e| map_rpc(e, &self.url, self.payer))?
             .ok_or_else(|| ChainError::InvalidData("the node has no pending block".into()))?;
         Ok(block.header.timestamp)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scrub;
+
+    #[test]
+    fn scrub_removes_every_url() {
+        let m = "error sending request for url (https://h.example/v3/KEY?x=1); retry http://a/b c";
+        let s = scrub(m, "https://h.example:443");
+        assert!(!s.contains("KEY") && !s.contains("http://a/b"), "{s}");
+        assert_eq!(scrub("no url here", "x"), "no url here");
     }
 }

@@ -157,6 +157,16 @@ pub fn head(conn: &Connection) -> Result<Option<Head>, ChainError> {
 /// against the head's commitment. Runs inside one read transaction so that a
 /// concurrent writer cannot make it see half a block.
 pub fn verify(conn: &Connection, path: &Path, chain_id: u64) -> Result<Head, ChainError> {
+    // A row of the wrong type or size is damage too, not a storage failure.
+    verify_rows(conn, path, chain_id).map_err(|e| match e {
+        ChainError::Storage(reason) | ChainError::InvalidData(reason) => {
+            corrupt(path, format!("unreadable rows: {reason}"))
+        }
+        other => other,
+    })
+}
+
+fn verify_rows(conn: &Connection, path: &Path, chain_id: u64) -> Result<Head, ChainError> {
     let version: i32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version != SCHEMA_VERSION {
         return Err(corrupt(

@@ -237,3 +237,12 @@ pub async fn certificate(b: &Backend, key: &SecretKey) -> Signed<Certificate> {
 pub fn id(key: &SecretKey) -> Address {
     key.address()
 }
+
+/// A certificate valid for 30 days from `now` under `domain`.
+pub fn certificate_at(domain: &Domain, key: &SecretKey, now: u64) -> Signed<Certificate> {
+    sign(
+        key,
+        domain,
+        Certificate::new(key.public_key(), now + 30 * 86_400, now),
+    )
+}
