@@ -4,9 +4,11 @@
 //! keys, and no CHAINMAIL_* variable of the caller leaks in.
 #![allow(dead_code)] // each test file uses a different subset
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{OnceLock, mpsc};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -17,19 +19,34 @@ pub const PASSWORD: &str = "correct horse battery staple";
 pub struct World {
     /// Removed on drop.
     pub dir: tempfile::TempDir,
+    /// Chain, registry and payer for an rpc world (anvil); None = embedded.
+    pub rpc: Option<(String, String, String)>,
 }
 
 impl World {
-    /// A fresh world.
+    /// A fresh world on a temporary embedded chain.
     pub fn new() -> World {
         World {
             dir: tempfile::tempdir().expect("temp dir"),
+            rpc: None,
         }
     }
 
-    /// `embedded:<dir>/chain.db`.
+    /// A fresh world on the node at `url` with the registry at `registry`,
+    /// gas paid by `payer`.
+    pub fn rpc(url: &str, registry: &str, payer: &str) -> World {
+        World {
+            rpc: Some((url.into(), registry.into(), payer.into())),
+            ..World::new()
+        }
+    }
+
+    /// `embedded:<dir>/chain.db`, or the rpc URL.
     pub fn chain(&self) -> String {
-        format!("embedded:{}", self.dir.path().join("chain.db").display())
+        match &self.rpc {
+            Some((url, _, _)) => url.clone(),
+            None => format!("embedded:{}", self.dir.path().join("chain.db").display()),
+        }
     }
 
     /// The home named `name` (not created).
@@ -44,6 +61,10 @@ impl World {
         c.env("CHAINMAIL_HOME", self.home(name))
             .env("CHAINMAIL_CHAIN", self.chain())
             .env("CHAINMAIL_PASSWORD", PASSWORD);
+        if let Some((_, registry, payer)) = &self.rpc {
+            c.env("CHAINMAIL_REGISTRY", registry)
+                .env("CHAINMAIL_PAYER_KEY", payer);
+        }
         c
     }
 
@@ -133,5 +154,82 @@ pub fn assert_schema(def: &str, value: &Value) {
             errors.is_empty(),
             "{value} does not match $defs/{def}: {errors:?}"
         );
+    }
+}
+
+/// A child process killed and reaped on drop, so a failing test leaves no
+/// process behind; its stdout is read line by line on a thread.
+pub struct Proc {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Proc {
+    /// Spawns `cmd` with stdout piped.
+    pub fn spawn(cmd: &mut Command) -> Proc {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Proc { child, lines }
+    }
+
+    /// The next line. The bound only stops a broken build from hanging the
+    /// test run; it is not a timing assertion.
+    pub fn next_line(&self) -> String {
+        self.lines
+            .recv_timeout(Duration::from_secs(120))
+            .expect("a line from the child (it exited or hung)")
+    }
+
+    /// The next line as JSON.
+    pub fn next_json(&self) -> Value {
+        let line = self.next_line();
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl World {
+    /// Spawns `chainmail --json ARGS` for `name`.
+    pub fn spawn(&self, name: &str, args: &[&str]) -> Proc {
+        Proc::spawn(self.cmd(name).arg("--json").args(args))
+    }
+
+    /// Starts `serve` for `name` on `listen`, publishes the bound address
+    /// as its endpoint, returns the process and the address.
+    pub fn serve(&self, name: &str, listen: &str) -> (Proc, String) {
+        let p = self.spawn(name, &["serve", "--listen", listen]);
+        let first = p.next_json();
+        assert_schema("serve", &first);
+        let bound = first["listen"].as_str().expect("listen").to_owned();
+        self.json_ok(name, &["endpoint", &bound], "transaction");
+        (p, bound)
+    }
+
+    /// `send` from `from` to `to`; the exit code and the schema-checked report.
+    pub fn send(&self, from: &str, to: &str, text: &str, timeout: &str) -> (Option<i32>, Value) {
+        let out = run(self
+            .cmd(from)
+            .args(["--json", "send", to, text, "--timeout", timeout]));
+        let v = one_json(&out);
+        assert_schema("send", &v);
+        (out.status.code(), v)
     }
 }
