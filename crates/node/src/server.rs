@@ -110,8 +110,6 @@ pub async fn serve(
 /// Why a connection ended badly (for the local log).
 #[derive(Debug, thiserror::Error)]
 enum ConnectionError {
-    #[error("handshake timed out")]
-    HandshakeTimeout,
     #[error(transparent)]
     Session(#[from] SessionError),
     #[error("idle for too long")]
@@ -140,12 +138,7 @@ async fn handle_connection(
 ) -> Result<(), ConnectionError> {
     let _ = stream.set_nodelay(true);
     let deadline = Instant::now() + node.options().limits.handshake_timeout;
-    let mut session =
-        match tokio::time::timeout_at(deadline, SecureStream::accept(node, stream, deadline)).await
-        {
-            Ok(r) => r?,
-            Err(_) => return Err(ConnectionError::HandshakeTimeout),
-        };
+    let mut session = SecureStream::accept(node, stream, deadline).await?;
     let from = session.peer();
     info!(%peer, from = %from, "session accepted");
     let limits = node.options().limits.clone();

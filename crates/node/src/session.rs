@@ -37,6 +37,9 @@ pub enum SessionError {
     /// The peer closed the connection cleanly.
     #[error("connection closed")]
     Closed,
+    /// The handshake did not complete by its deadline.
+    #[error("the handshake did not complete in time")]
+    Timeout,
     /// Reading records failed (too large, truncated, i/o).
     #[error(transparent)]
     Frame(#[from] FrameError),
@@ -124,13 +127,24 @@ impl SecureStream {
     /// Bob's side: proves who we are to `peer` (whose key `peer_key` comes
     /// from the chain) and checks that whoever answers holds that key. An
     /// impostor at the peer's endpoint cannot produce T_A2, so nothing is
-    /// ever sent to it. The caller bounds the time.
+    /// ever sent to it. Fails with [`SessionError::Timeout`] at `deadline`.
     pub async fn initiate(
+        node: &Node,
+        stream: TcpStream,
+        peer: Address,
+        peer_key: PublicKey,
+        deadline: Instant,
+    ) -> Result<Self, SessionError> {
+        tokio::time::timeout_at(deadline, Self::initiate_inner(node, stream, peer, peer_key))
+            .await
+            .map_err(|_| SessionError::Timeout)?
+    }
+
+    async fn initiate_inner(
         node: &Node,
         mut stream: TcpStream,
         peer: Address,
         peer_key: PublicKey,
-        _deadline: Instant,
     ) -> Result<Self, SessionError> {
         if peer_key.address() != peer {
             return Err(HandshakeError::KeyMismatch { id: peer }.into());
@@ -163,12 +177,19 @@ impl SecureStream {
     /// Alice's side: reads T_B1, checks it locally (signature first, so no
     /// chain call is made for junk), asks the chain (cached) for both IDs'
     /// status, records (ID_B, E_B) in the persistent replay cache, answers
-    /// with T_A2 and waits for the key confirmation. The caller bounds the time.
+    /// with T_A2 and waits for the key confirmation. Fails with
+    /// [`SessionError::Timeout`] at `deadline` (slowloris, half-open peers).
     pub async fn accept(
         node: &Node,
-        mut stream: TcpStream,
-        _deadline: Instant,
+        stream: TcpStream,
+        deadline: Instant,
     ) -> Result<Self, SessionError> {
+        tokio::time::timeout_at(deadline, Self::accept_inner(node, stream))
+            .await
+            .map_err(|_| SessionError::Timeout)?
+    }
+
+    async fn accept_inner(node: &Node, mut stream: TcpStream) -> Result<Self, SessionError> {
         let mut reader = RecordReader::new(MAX_RECORD_BODY);
         let t_b1 = reader.next(&mut stream).await?;
         // The permit covers the costly part (ECDH, verify, status, sign), not
