@@ -111,6 +111,10 @@ pub enum Command {
         /// Do not ask for confirmation
         #[arg(long)]
         yes: bool,
+        /// Submit this signed revocation certificate (saved by `register` as
+        /// revocation.json) instead of signing one: works without the key
+        #[arg(long, value_name = "FILE")]
+        certificate: Option<PathBuf>,
     },
     /// Deploy the registry contract (rpc chains); prints its address
     Deploy,

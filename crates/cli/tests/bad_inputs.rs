@@ -210,6 +210,22 @@ fn catalogue() -> Vec<Case> {
             "ConfirmationRequired",
             |f| with(f.w.cmd("bob"), &["revoke"]),
         ),
+        case(
+            "revoke with a file that is not a certificate",
+            1,
+            "BadCertificate",
+            |f| {
+                with(
+                    f.w.cmd("bob"),
+                    &[
+                        "revoke",
+                        "--yes",
+                        "--certificate",
+                        f.garbage.to_str().unwrap(),
+                    ],
+                )
+            },
+        ),
         case("endpoint without a port", 2, "BadEndpoint", |f| {
             with(f.w.cmd("bob"), &["endpoint", "nohost"])
         }),

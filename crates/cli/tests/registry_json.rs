@@ -118,3 +118,42 @@ fn the_schema_refuses_what_the_interface_forbids() {
     });
     assert!(r.is_err());
 }
+
+#[test]
+fn revocation_certificate_saved_at_registration_revokes_without_the_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    let alice = w.registered("alice");
+    let cert = w.home("alice").join("revocation.json");
+    let mode = std::fs::metadata(&cert)
+        .expect("register saved revocation.json")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // A renewal later does not spoil the certificate signed earlier.
+    w.json_ok("alice", &["renew", "--valid-for", "60d"], "transaction");
+
+    // The key is lost: keystore gone, wrong password — the certificate still works.
+    std::fs::remove_file(w.home("alice").join("keystore.json")).unwrap();
+    let v = w.json_ok(
+        "bob",
+        &["revoke", "--yes", "--certificate", cert.to_str().unwrap()],
+        "transaction",
+    );
+    assert_eq!(v["id"], alice.as_str());
+    let l = w.json_ok("bob", &["lookup", &alice], "lookup");
+    assert!(l["revoked_at"].is_u64() && l["valid"] == false, "{l}");
+
+    // A certificate for another chain is refused before anything is sent.
+    let other = World::new();
+    other.registered("carol");
+    let out = common::run(other.cmd("carol").args([
+        "--json",
+        "revoke",
+        "--yes",
+        "--certificate",
+        cert.to_str().unwrap(),
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(common::one_json(&out)["error"]["kind"], "BadCertificate");
+}

@@ -33,7 +33,9 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
                 Command::Endpoint { endpoint } => registry::endpoint(&settings, &endpoint),
                 Command::Lookup { id } => registry::lookup(&settings, id),
                 Command::Renew { valid_for } => registry::renew(&settings, valid_for),
-                Command::Revoke { yes } => registry::revoke(&settings, yes),
+                Command::Revoke { yes, certificate } => {
+                    registry::revoke(&settings, yes, certificate.as_deref())
+                }
                 Command::Deploy => registry::deploy(&settings),
                 Command::Inbox { follow } => messaging::inbox(&settings, follow),
                 Command::Send { to, text, timeout } => {

@@ -3,12 +3,15 @@
 //! key (§4.1.2 steps 1–2: the self-signed certificate) and handing it to the
 //! chain crate's `Registry`, which submits it and names any refusal.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chainmail_chain::{ChainError, ChainSpec, Registry, TxOutcome};
 use chainmail_core::eip712::{Certificate, Endpoint, Renewal, Revocation, Signed};
 use chainmail_core::{Address, SecretKey};
+
+use serde::{Deserialize, Serialize};
 
 use crate::commands::chain::{chain_failure, chain_spec, open_registry, payer_key};
 use crate::commands::identity::unlock;
@@ -34,10 +37,11 @@ pub fn register(
     let rt = runtime()?;
     rt.block_on(async {
         let registry = open_registry(settings, Some(&secret)).await?;
-        let _spin = Spinner::start("registering the certificate");
+        let spin = Spinner::start("registering the certificate");
         let outcome = register_with(&*registry, &secret, valid_for)
             .await
             .map_err(|e| chain_failure(&e))?;
+        save_revocation_certificate(settings, &*registry, &secret).await;
         let endpoint_tx = match endpoint {
             Some(e) => Some(
                 publish_endpoint(&*registry, &secret, e)
@@ -47,6 +51,7 @@ pub fn register(
             ),
             None => None,
         };
+        drop(spin); // cleared before the report is printed
         output::print(
             &TxReport {
                 id: secret.address().to_string(),
@@ -141,10 +146,13 @@ pub fn renew(settings: &Settings, valid_for: Duration) -> Result<u8, Failure> {
     })
 }
 
-/// `revoke [--yes]`.
-pub fn revoke(settings: &Settings, yes: bool) -> Result<u8, Failure> {
+/// `revoke [--yes] [--certificate FILE]`.
+pub fn revoke(settings: &Settings, yes: bool, certificate: Option<&Path>) -> Result<u8, Failure> {
     if !yes {
         confirm_revocation()?;
+    }
+    if let Some(file) = certificate {
+        return revoke_with_certificate(settings, file);
     }
     let secret = unlock(settings)?;
     tx_command(
@@ -153,6 +161,135 @@ pub fn revoke(settings: &Settings, yes: bool) -> Result<u8, Failure> {
         "revoked (for good)",
         |registry, secret| Box::pin(async move { revoke_with(&*registry, secret).await }),
     )
+}
+
+/// What `register` saves as `revocation.json`: a revocation signed while
+/// the key is at hand, so the ID can be revoked after the key is lost. The
+/// contract accepts any past `revokedAt` and records the block time.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RevocationFile {
+    /// The chain the signature is bound to (EIP-712 domain).
+    pub chain_id: u64,
+    /// The registry the signature is bound to.
+    pub registry: Address,
+    /// The signed `Revocation(id, revokedAt)`.
+    pub certificate: Signed<Revocation>,
+}
+
+/// Largest revocation file read (a real one is ~400 bytes).
+const MAX_REVOCATION_FILE: u64 = 16 * 1024;
+
+/// Signs and saves the revocation certificate if the home has none yet.
+/// Best effort: the registration already happened, so a failure is a warning.
+async fn save_revocation_certificate(
+    settings: &Settings,
+    registry: &dyn Registry,
+    secret: &SecretKey,
+) {
+    let path = settings.home.revocation();
+    if path.exists() {
+        return;
+    }
+    let domain = registry.domain();
+    let revoked_at = match registry.now().await {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(error = %e, "no revocation certificate saved");
+            return;
+        }
+    };
+    let file = RevocationFile {
+        chain_id: domain.chain_id,
+        registry: domain.verifying_contract,
+        certificate: Signed::sign(
+            secret,
+            &domain,
+            Revocation {
+                id: secret.address(),
+                revoked_at,
+            },
+        ),
+    };
+    let saved = serde_json::to_vec_pretty(&file)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| {
+            settings
+                .home
+                .write_revocation(&bytes)
+                .map_err(|e| e.to_string())
+        });
+    match saved {
+        Ok(()) if !settings.json => eprintln!(
+            "note: a signed revocation certificate is in {} — keep a copy offline; \
+             `chainmail revoke --certificate FILE` revokes this ID even without the key",
+            path.display()
+        ),
+        Ok(()) => {}
+        Err(e) => tracing::warn!(error = %e, "no revocation certificate saved"),
+    }
+}
+
+fn revoke_with_certificate(settings: &Settings, file: &Path) -> Result<u8, Failure> {
+    use std::io::Read;
+    let bad = |what: String| {
+        Failure::new(
+            "BadCertificate",
+            what,
+            "pass the revocation.json that `chainmail register` saved for this chain",
+        )
+    };
+    let mut text = Vec::new();
+    std::fs::File::open(file)
+        .and_then(|f| f.take(MAX_REVOCATION_FILE + 1).read_to_end(&mut text))
+        .map_err(|e| bad(format!("cannot read {}: {e}", file.display())))?;
+    if text.len() as u64 > MAX_REVOCATION_FILE {
+        return Err(bad(format!(
+            "{} is too large for a revocation certificate",
+            file.display()
+        )));
+    }
+    let parsed: RevocationFile = serde_json::from_slice(&text).map_err(|e| {
+        bad(format!(
+            "{} is not a revocation certificate: {e}",
+            file.display()
+        ))
+    })?;
+    let rt = runtime()?;
+    rt.block_on(async {
+        let registry = open_registry(settings, None).await?;
+        let domain = registry.domain();
+        // Checked here first: a certificate for another chain or registry, or
+        // with a bad signature, would only burn gas on a revert.
+        if domain.chain_id != parsed.chain_id || domain.verifying_contract != parsed.registry {
+            return Err(bad(format!(
+                "the certificate is for registry {} on chain {}, not this one",
+                parsed.registry, parsed.chain_id
+            )));
+        }
+        let id = parsed.certificate.payload.id;
+        parsed
+            .certificate
+            .verify(&domain, &id)
+            .map_err(|e| bad(format!("the certificate's signature is not {id}'s: {e}")))?;
+        let spin = Spinner::start("waiting for the transaction");
+        let outcome = registry
+            .revoke(&parsed.certificate)
+            .await
+            .map_err(|e| chain_failure(&e))?;
+        drop(spin); // cleared before the report is printed
+        output::print(
+            &TxReport {
+                id: id.to_string(),
+                tx_hash: hex32(&outcome.tx_hash),
+                block: outcome.block,
+                gas_used: outcome.gas_used,
+                endpoint_tx_hash: None,
+                action: "revoked (for good)",
+            },
+            settings.json,
+        );
+        Ok(exit::OK)
+    })
 }
 
 type TxFuture<'a> =
@@ -171,8 +308,9 @@ where
     let rt = runtime()?;
     rt.block_on(async {
         let registry = open_registry(settings, Some(secret)).await?;
-        let _spin = Spinner::start("waiting for the transaction");
+        let spin = Spinner::start("waiting for the transaction");
         let outcome = f(registry, secret).await.map_err(|e| chain_failure(&e))?;
+        drop(spin); // cleared before the report is printed
         output::print(
             &TxReport {
                 id: secret.address().to_string(),
@@ -256,10 +394,11 @@ pub fn deploy(settings: &Settings) -> Result<u8, Failure> {
     })?;
     let rt = runtime()?;
     rt.block_on(async {
-        let _spin = Spinner::start("deploying the registry");
+        let spin = Spinner::start("deploying the registry");
         let (address, outcome) = chainmail_chain::deploy(&url, &payer)
             .await
             .map_err(|e| chain_failure(&e))?;
+        drop(spin); // cleared before the report is printed
         output::print(
             &DeployReport {
                 address: address.to_string(),
