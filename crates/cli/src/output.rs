@@ -144,7 +144,10 @@ impl Report for LookupReport {
             opt(self.valid_until),
             opt(self.revoked_at),
             self.public_key.as_deref().unwrap_or("-"),
-            self.endpoint.as_deref().unwrap_or("-"),
+            self.endpoint
+                .as_deref()
+                .map(printable)
+                .unwrap_or_else(|| "-".to_owned()),
         )
     }
 }
@@ -166,7 +169,13 @@ impl Report for SendReport {
     fn human(&self) -> String {
         match &self.reason {
             None => format!("{} {} to {}", self.message_id, self.status, self.to),
-            Some(r) => format!("{} {} to {}: {}", self.message_id, self.status, self.to, r),
+            Some(r) => format!(
+                "{} {} to {}: {}",
+                self.message_id,
+                self.status,
+                self.to,
+                printable(r)
+            ),
         }
     }
 }
@@ -202,7 +211,8 @@ impl Report for MessageReport {
             self.from,
             self.to,
             self.message_id,
-            self.body
+            // Continuation lines indented: a body cannot fake another message's line.
+            printable(&self.body).replace('\n', "\n    ")
         )
     }
 }
@@ -235,5 +245,37 @@ pub fn fmt_time(unix: u64) -> String {
     match std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(unix)) {
         Some(t) if unix <= LAST => humantime::format_rfc3339_seconds(t).to_string(),
         _ => format!("{unix} (Unix seconds)"),
+    }
+}
+
+/// Text from peers or the chain made safe for a terminal: control characters
+/// (escape sequences could rewrite the screen or fake another message) are
+/// shown escaped. JSON output needs none of this: serde escapes them.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_for_terminals() {
+        assert_eq!(printable("hi\u{1b}[2Jthere\r"), "hi\\u{1b}[2Jthere\\r");
+        assert_eq!(printable("line\nnext"), "line\nnext");
+    }
+
+    #[test]
+    fn absurd_times_do_not_panic() {
+        assert_eq!(fmt_time(0), "1970-01-01T00:00:00Z");
+        assert!(fmt_time(u64::MAX).contains("Unix seconds"));
     }
 }
