@@ -2,6 +2,9 @@
 //! each side of a full handshake, and frame seal/open at 64 B, 1 KiB, 16 KiB.
 //! Run: `cargo bench -p chainmail-core --bench core`.
 
+// criterion_group! generates undocumented public functions.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 
 use chainmail_core::eip712::Domain;
