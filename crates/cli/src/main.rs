@@ -81,13 +81,23 @@ fn usage_error(e: clap::Error) -> ExitCode {
         }
         None => format!("{:?}", e.kind()),
     };
+    // clap's message is its first paragraph (e.g. "the following required
+    // arguments were not provided: <ID>"); usage and tips follow a blank line.
     let rendered = e.render().to_string();
-    let first = rendered
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("invalid command line");
-    let message = first.strip_prefix("error: ").unwrap_or(first);
-    let failure = Failure::usage(kind, message, "see `chainmail --help`");
+    let paragraph = rendered.trim_start().split("\n\n").next().unwrap_or("");
+    let message = paragraph.strip_prefix("error: ").unwrap_or(paragraph);
+    let message = if message.trim().is_empty() {
+        "invalid command line"
+    } else {
+        message
+    };
+    // Our own value errors already end in what to do.
+    let hint = if message.contains(" — ") {
+        ""
+    } else {
+        "see `chainmail --help`"
+    };
+    let failure = Failure::usage(kind, message, hint);
     let json = std::env::args_os().any(|a| a == "--json");
     report_failure(&failure, json);
     ExitCode::from(exit::USAGE)
