@@ -355,9 +355,31 @@ impl Engine {
             .reader
             .lock()
             .map_err(|_| ChainError::Storage("reader lock poisoned".into()))?;
-        // One read transaction: the head and the state it reads belong to the same block.
-        let tx = conn.unchecked_transaction()?;
-        let head = schema::head(&tx)?.ok_or_else(|| ChainError::Corrupt {
+        // One read transaction: the head and the state it reads belong to the
+        // same block. Cached BEGIN/COMMIT statements: re-parsing them on every view is measurable.
+        conn.prepare_cached("BEGIN")?.execute([])?;
+        let result = self.view_in_transaction(&conn, input);
+        let ended = conn.prepare_cached("COMMIT")?.execute([]);
+        let (number, out) = result?;
+        ended?;
+        match out.result {
+            ExecutionResult::Success { output, .. } => Ok(output.into_data()),
+            ExecutionResult::Revert { output, .. } => Err(decode_revert(&output).into()),
+            ExecutionResult::Halt { reason, .. } => Err(ChainError::Reverted {
+                tx_hash: String::from("(view)"),
+                block: number,
+                reason: format!("halted: {reason:?}"),
+            }),
+        }
+    }
+
+    /// The body of [`Engine::call`], inside its read transaction.
+    fn view_in_transaction(
+        &self,
+        conn: &Connection,
+        input: Bytes,
+    ) -> Result<(u64, revm::context::result::ResultAndState), ChainError> {
+        let head = schema::head(conn)?.ok_or_else(|| ChainError::Corrupt {
             path: self.path.display().to_string(),
             reason: "no blocks".into(),
         })?;
@@ -373,7 +395,7 @@ impl Engine {
             ..TxEnv::default()
         };
         let out = execute(
-            &tx,
+            conn,
             &self.code_cache,
             self.chain_id,
             head.number + 1,
@@ -381,16 +403,7 @@ impl Engine {
             env,
             true,
         )?;
-        tx.finish()?;
-        match out.result {
-            ExecutionResult::Success { output, .. } => Ok(output.into_data()),
-            ExecutionResult::Revert { output, .. } => Err(decode_revert(&output).into()),
-            ExecutionResult::Halt { reason, .. } => Err(ChainError::Reverted {
-                tx_hash: String::from("(view)"),
-                block: head.number + 1,
-                reason: format!("halted: {reason:?}"),
-            }),
-        }
+        Ok((head.number + 1, out))
     }
 
     /// The data of the log with `topic0` and `topic1` emitted by the registry in `block`.
@@ -464,6 +477,9 @@ impl Engine {
             ],
         )?;
         tx.commit()?;
+        // A million rows in one transaction leave a huge WAL that every read
+        // would search: fold it into the database file now.
+        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(header.number)
     }
 
