@@ -70,12 +70,9 @@ fn main() {
         Envelope::new(b"world".to_vec(), NOW, &mut rng),
     ];
     let wires = [
-        Wire::Deliver(Deliver::sign_each(
-            &bob,
-            &domain,
-            alice.address(),
-            envelopes.clone(),
-        )),
+        Wire::Deliver(
+            Deliver::sign_each(&bob, &domain, alice.address(), envelopes.clone()).unwrap(),
+        ),
         Wire::Deliver(Deliver::sign_batch(&bob, &domain, alice.address(), envelopes).unwrap()),
         Wire::Ack(Ack {
             ids: vec![[1; 16], [2; 16]],
