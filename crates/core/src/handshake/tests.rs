@@ -830,3 +830,16 @@ fn the_tests_use_the_signed_type() {
         "SessionRequest(address from,address to,uint64 timestamp,bytes32 ephemeralKeyHash)"
     );
 }
+
+#[test]
+fn states_can_move_between_tasks() {
+    // The node holds these across awaits in spawned tasks.
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    send::<ExpectT_A2>();
+    send::<PendingT_B1<'static>>();
+    send::<Session>();
+    send::<SecretKey>();
+    sync::<SecretKey>();
+    send::<MemoryReplayCache>();
+}
