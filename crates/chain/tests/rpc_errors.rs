@@ -140,6 +140,28 @@ async fn mine_until<T>(url: &str, task: tokio::task::JoinHandle<T>) -> T {
     task.await.unwrap()
 }
 
+/// Polls anvil's pool until it holds `n` pending transactions.
+async fn wait_for_pending(url: &str, n: u64) {
+    use alloy::providers::{Provider, ProviderBuilder};
+    let p = ProviderBuilder::new().connect_http(url.parse().unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let status: serde_json::Value = p.raw_request("txpool_status".into(), ()).await.unwrap();
+        let pending = status["pending"]
+            .as_str()
+            .and_then(|h| u64::from_str_radix(h.trim_start_matches("0x"), 16).ok());
+        if pending == Some(n) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pool never reached {n} transactions: {status}"
+        );
+        // Poll interval; the condition is the pool content.
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waits_for_n_confirmations() {
     use alloy::providers::{Provider, ProviderBuilder};
@@ -226,6 +248,9 @@ async fn transaction_failing_in_its_block_is_reported_reverted() {
     let (c1, c2) = (cert.clone(), cert);
     let ta = tokio::spawn(async move { chainmail_chain::Registry::register(&a, &c1).await });
     let tb = tokio::spawn(async move { chainmail_chain::Registry::register(&b, &c2).await });
+    // Mine only once both are in the pool, else the second may be estimated
+    // against a block that already holds the first.
+    wait_for_pending(&anvil.url, 2).await;
     let both = tokio::spawn(async move { (ta.await.unwrap(), tb.await.unwrap()) });
     let (ra, rb) = mine_until(&anvil.url, both).await;
     let results = [ra, rb];
