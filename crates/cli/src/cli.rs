@@ -123,6 +123,10 @@ pub enum Command {
         /// Address to listen on [default: from config.toml, else 127.0.0.1:7400]
         #[arg(long, value_name = "HOST:PORT")]
         listen: Option<String>,
+        /// Also ask the registry's verifySession about every session request
+        /// that passed the local checks (one chain call per handshake)
+        #[arg(long)]
+        verify_on_chain: bool,
     },
     /// Send a message (stored in the outbox first; delivered now if possible)
     Send {
@@ -142,6 +146,8 @@ pub enum Command {
         #[arg(long)]
         follow: bool,
     },
+    /// Sent messages and where each stands (queued, delivered, rejected, expired)
+    Outbox,
     /// The paper's section 4, narrated, on a throw-away chain
     Demo,
     /// Print a shell completion script

@@ -1,6 +1,6 @@
 //! The commands, one module per group: `identity` (init, id), `registry`
 //! (register, endpoint, lookup, renew, revoke, deploy), `messaging` (serve,
-//! send, inbox) and `completions`. Each returns the exit code of a command
+//! send, inbox, outbox) and `completions`. Each returns the exit code of a command
 //! that ran (0, or 69/75 for `send`) or a [`Failure`].
 
 pub mod chain;
@@ -41,7 +41,11 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
                 Command::Send { to, text, timeout } => {
                     messaging::send(&settings, to, &text, timeout)
                 }
-                Command::Serve { listen } => messaging::serve(&settings, listen.as_deref()),
+                Command::Serve {
+                    listen,
+                    verify_on_chain,
+                } => messaging::serve(&settings, listen.as_deref(), verify_on_chain),
+                Command::Outbox => messaging::outbox(&settings),
                 Command::Completions { .. } | Command::Demo => unreachable_command(),
             }
         }
