@@ -70,7 +70,7 @@ impl PeerKeys {
         })
     }
 }
-use crate::table::{Better, Row};
+use crate::table::{Better, Row, fmt_int};
 
 /// First argument that turns this binary into the idle-session child.
 pub const CHILD_ARG: &str = "__idle";
@@ -450,9 +450,11 @@ pub fn run(
     let (snow, _, snow_rate) = measure_mode("snow", dir, n, warm)?;
     let (node, node_rate) = measure_node(rt, dir, n, warm)?;
     notes.push(format!(
-        "Row 5: {n} sessions per protocol (open-file limit {limit}; {}); memory = responder VmRSS growth from session {warm} to {n} ÷ {}. core/rustls/snow keep (socket, protocol state) per session; the node keeps a tokio task, its record reader and its session per connection. Blocking loopback handshakes one after another, as a by-product: chainmail core {:.0}/s, rustls {:.0}/s, snow IK {:.0}/s, node {:.0}/s (the node's replay cache is a SQLite write with synchronous = FULL per handshake).",
+        "Row 5: {} sessions per protocol (open-file limit {limit}; {}); memory = responder VmRSS growth from session {warm} to {} ÷ {}. core/rustls/snow keep (socket, protocol state) per session; the node keeps a tokio task, its record reader and its session per connection. Blocking loopback handshakes one after another, as a by-product: chainmail core {:.0}/s, rustls {:.0}/s, snow IK {:.0}/s, node {:.0}/s (the node's replay cache is a SQLite write with synchronous = FULL per handshake).",
+        fmt_int(n),
         if n >= 10_000 { "10,000 reached" } else { "fewer than 10,000: limited" },
-        n - warm,
+        fmt_int(n),
+        fmt_int(n - warm),
         core_rate,
         tls_rate,
         snow_rate,
@@ -463,7 +465,10 @@ pub fn run(
         goal(
             Row::new(
                 5,
-                format!("memory per idle session, node (task + reader + session), {n} open"),
+                format!(
+                    "memory per idle session, node (task + reader + session), {} open",
+                    fmt_int(n)
+                ),
                 "KiB",
                 Better::Lower,
             )
@@ -475,7 +480,10 @@ pub fn run(
         goal(
             Row::new(
                 5,
-                format!("memory per idle session, (socket, state) only, {n} open"),
+                format!(
+                    "memory per idle session, (socket, state) only, {} open",
+                    fmt_int(n)
+                ),
                 "KiB",
                 Better::Lower,
             )
