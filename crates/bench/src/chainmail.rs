@@ -17,8 +17,8 @@ use chainmail_core::eip712::Domain;
 use chainmail_core::record::{MAX_PAYLOAD, RecordCheck, check_record};
 use chainmail_core::wire::{Ack, Deliver, Envelope, Wire};
 use chainmail_core::{
-    Address, IdStatus, Initiator, MemoryReplayCache, Opened, PublicKey, Responder, SecretKey,
-    Session, StaticShared,
+    Address, IdStatus, Initiator, MemoryReplayCache, Opened, OpenedInPlace, PublicKey, Responder,
+    SecretKey, Session, StaticShared,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -267,17 +267,18 @@ impl Endpoint for ChainmailEndpoint {
         let mut at = 0;
         let mut delivered = 0;
         while let RecordCheck::Complete { len } = check_record(&self.inbuf[at..])? {
-            let record = &self.inbuf[at..at + len];
+            // Decrypted in the receive buffer itself (no copy).
+            let record = &mut self.inbuf[at..at + len];
             at += len;
-            let payload = match self.session.open(record, self.now)? {
-                Opened::Data(p) => p,
-                Opened::Confirmed => bail!("unexpected confirm frame"),
+            let payload = match self.session.open_in_place(record, self.now)? {
+                OpenedInPlace::Data(p) => p,
+                OpenedInPlace::Confirmed => bail!("unexpected confirm frame"),
             };
             if self.signing == Signing::None {
                 delivered += payload.len();
                 continue;
             }
-            match Wire::decode(&payload)? {
+            match Wire::decode(payload)? {
                 Wire::Deliver(d) => {
                     let verified = d.verify(&self.domain, &self.peer_key, &self.local)?;
                     self.last_ids.clear();

@@ -9,8 +9,8 @@ use std::hint::black_box;
 
 use chainmail_core::eip712::Domain;
 use chainmail_core::{
-    Address, IdStatus, Initiator, MemoryReplayCache, Opened, Responder, SecretKey, Session,
-    StaticShared,
+    Address, IdStatus, Initiator, MemoryReplayCache, Opened, OpenedInPlace, Responder, SecretKey,
+    Session, StaticShared,
 };
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use rand::{SeedableRng, rngs::StdRng};
@@ -199,6 +199,25 @@ fn frames(c: &mut Criterion) {
                     f
                 },
                 |f| receiver.open(&f, NOW).unwrap(),
+                BatchSize::SmallInput,
+            )
+        });
+        // The same, decrypting in the record's own buffer (no copy).
+        let (mut sender, mut receiver) = pair();
+        group.bench_function(format!("open_in_place/{size}"), |b| {
+            b.iter_batched(
+                || {
+                    let mut f = Vec::with_capacity(size + 64);
+                    sender.seal(&payload, NOW, &mut f).unwrap();
+                    f
+                },
+                |mut f| {
+                    let n = match receiver.open_in_place(&mut f, NOW).unwrap() {
+                        OpenedInPlace::Data(p) => p.len(),
+                        OpenedInPlace::Confirmed => unreachable!("data frames only"),
+                    };
+                    (f, n)
+                },
                 BatchSize::SmallInput,
             )
         });

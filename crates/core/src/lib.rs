@@ -41,7 +41,7 @@ pub use handshake::{
     ExpectT_A2, HandshakeError, Initiator, MemoryReplayCache, PendingT_B1, ReplayCache, Responder,
     StaticShared,
 };
-pub use session::{Opened, Session, SessionError};
+pub use session::{Opened, OpenedInPlace, Session, SessionError};
 
 #[cfg(test)]
 mod vector_tests;

@@ -7,12 +7,10 @@
 //! "chainmail v1 rekey") every [`REKEY_INTERVAL`] frames, long before the
 //! 64-bit counter could wrap; the session ends at `expires_at`.
 
-use aes_gcm::Aes256Gcm;
-
 use crate::address::Address;
 use crate::kdf::{self, Key};
 use crate::keys::PublicKey;
-use crate::record::{LENGTH_PREFIX, MAX_PAYLOAD, record_body, write_record};
+use crate::record::{LENGTH_PREFIX, MAX_PAYLOAD, record_body};
 
 /// Frames per key before both sides derive the next one (2^20: one key
 /// protects at most 64 GiB, keeping AES-GCM far inside its limits).
@@ -82,10 +80,21 @@ pub enum Opened {
     Data(Vec<u8>),
 }
 
+/// What an opened frame held, borrowed from the record it was decrypted in
+/// ([`Session::open_in_place`]).
+#[derive(Debug, PartialEq, Eq)]
+pub enum OpenedInPlace<'a> {
+    /// The initiator's key confirmation: the responder may now send and receive data.
+    Confirmed,
+    /// Application bytes (decode with [`crate::wire::Wire`]), inside the record.
+    Data(&'a mut [u8]),
+}
+
 /// One direction's key state.
 struct Direction {
+    /// The raw key, zeroized on drop (ring's key schedule in `cipher` is opaque).
     key: Key,
-    cipher: Aes256Gcm,
+    cipher: kdf::Cipher,
     counter: u64,
     epoch: u64,
 }
@@ -224,15 +233,25 @@ impl Session {
         Ok(())
     }
 
+    /// Appends `length ‖ kind ‖ payload` to `out`, encrypts `kind ‖ payload`
+    /// there in place and appends the tag: the payload is copied once.
     fn seal_kind(&mut self, kind: u8, payload: &[u8], out: &mut Vec<u8>) {
         let body_len = 1 + payload.len() + kdf::TAG_LEN;
+        // body_len ≤ MAX_RECORD_BODY (callers check the payload): fits the u32 prefix.
         let prefix = (body_len as u32).to_be_bytes();
-        let mut body = Vec::with_capacity(body_len);
-        body.push(kind);
-        body.extend_from_slice(payload);
+        out.reserve(LENGTH_PREFIX + body_len);
+        let start = out.len();
+        out.extend_from_slice(&prefix);
+        out.push(kind);
+        out.extend_from_slice(payload);
         let counter = self.send.next_counter();
-        kdf::seal(&self.send.cipher, counter, &prefix, &mut body);
-        write_record(&body, out);
+        let tag = kdf::seal_in_place(
+            &self.send.cipher,
+            counter,
+            &prefix,
+            &mut out[start + LENGTH_PREFIX..],
+        );
+        out.extend_from_slice(&tag);
     }
 
     pub(crate) fn confirm_frame(&mut self) -> Vec<u8> {
@@ -264,9 +283,40 @@ impl Session {
     }
 
     /// Opens one complete frame record (as split by
-    /// [`check_record`](crate::record::check_record)). Any failure poisons the session.
+    /// [`check_record`](crate::record::check_record)), returning the payload
+    /// as an owned copy. Any failure poisons the session. Where the record is
+    /// in a mutable buffer, [`open_in_place`](Self::open_in_place) saves the copy.
     pub fn open(&mut self, record: &[u8], now: u64) -> Result<Opened, SessionError> {
         self.check_live(now)?;
+        let mut buf = record.to_vec();
+        let opened = match self.open_in_place_live(&mut buf) {
+            Ok(OpenedInPlace::Confirmed) => return Ok(Opened::Confirmed),
+            Ok(OpenedInPlace::Data(payload)) => payload.len(),
+            Err(e) => return Err(e),
+        };
+        // The payload sits after the prefix and the kind byte.
+        buf.truncate(LENGTH_PREFIX + 1 + opened);
+        buf.drain(..LENGTH_PREFIX + 1);
+        Ok(Opened::Data(buf))
+    }
+
+    /// Opens one complete frame record (as split by
+    /// [`check_record`](crate::record::check_record)) by decrypting it where
+    /// it lies: on success the payload is a slice of `record` (no copy); on
+    /// failure `record`'s contents are unspecified. Any failure poisons the session.
+    pub fn open_in_place<'a>(
+        &mut self,
+        record: &'a mut [u8],
+        now: u64,
+    ) -> Result<OpenedInPlace<'a>, SessionError> {
+        self.check_live(now)?;
+        self.open_in_place_live(record)
+    }
+
+    fn open_in_place_live<'a>(
+        &mut self,
+        record: &'a mut [u8],
+    ) -> Result<OpenedInPlace<'a>, SessionError> {
         let result = self.open_inner(record);
         if result.is_err() {
             self.poisoned = true;
@@ -274,32 +324,28 @@ impl Session {
         result
     }
 
-    fn open_inner(&mut self, record: &[u8]) -> Result<Opened, SessionError> {
-        let body = record_body(record).ok_or(SessionError::Malformed)?;
-        let mut plaintext = body.to_vec();
+    fn open_inner<'a>(&mut self, record: &'a mut [u8]) -> Result<OpenedInPlace<'a>, SessionError> {
+        if record_body(record).is_none() {
+            return Err(SessionError::Malformed);
+        }
+        let (prefix, body) = record.split_at_mut(LENGTH_PREFIX);
         let counter = self.recv.next_counter();
-        kdf::open(
-            &self.recv.cipher,
-            counter,
-            &record[..LENGTH_PREFIX],
-            &mut plaintext,
-        )
-        .map_err(|()| SessionError::BadFrame)?;
-        let kind = plaintext.first().copied().ok_or(SessionError::Malformed)?;
+        let plaintext = kdf::open_in_place(&self.recv.cipher, counter, prefix, body)
+            .map_err(|()| SessionError::BadFrame)?;
+        let (&mut kind, payload) = plaintext.split_first_mut().ok_or(SessionError::Malformed)?;
         match kind {
             KIND_CONFIRM => {
-                if self.role == Role::Initiator || self.confirmed || plaintext.len() != 1 {
+                if self.role == Role::Initiator || self.confirmed || !payload.is_empty() {
                     return Err(SessionError::UnexpectedConfirm);
                 }
                 self.confirmed = true;
-                Ok(Opened::Confirmed)
+                Ok(OpenedInPlace::Confirmed)
             }
             KIND_DATA => {
                 if !self.confirmed {
                     return Err(SessionError::NotConfirmed);
                 }
-                plaintext.remove(0);
-                Ok(Opened::Data(plaintext))
+                Ok(OpenedInPlace::Data(payload))
             }
             kind => Err(SessionError::UnknownKind { kind }),
         }
@@ -370,6 +416,46 @@ mod tests {
         );
         assert!(out.is_empty());
         assert_eq!(4 + 1 + MAX_PAYLOAD + 16, 4 + MAX_RECORD_BODY);
+    }
+
+    #[test]
+    fn open_in_place_matches_open_and_poisons_on_failure() {
+        let (mut bob, mut alice) = confirmed_pair();
+        for len in [0usize, 1, 1024, MAX_PAYLOAD] {
+            let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+            let mut out = vec![0xee; 3]; // sealing appends after what is there
+            bob.seal(&payload, 0, &mut out).unwrap();
+            assert_eq!(&out[..3], &[0xee; 3]);
+            let record = &mut out[3..];
+            assert_eq!(
+                alice.open_in_place(record, 0),
+                Ok(OpenedInPlace::Data(&mut payload.clone()[..]))
+            );
+        }
+        // The confirm frame opens in place too.
+        let (mut bob, mut alice) = pair(1_000);
+        let mut c = bob.confirm_frame();
+        assert_eq!(alice.open_in_place(&mut c, 0), Ok(OpenedInPlace::Confirmed));
+        // A tampered frame fails and the session stays closed.
+        let mut f = Vec::new();
+        bob.seal(b"secret", 0, &mut f).unwrap();
+        let last = f.len() - 1;
+        f[last] ^= 1;
+        assert_eq!(alice.open_in_place(&mut f, 0), Err(SessionError::BadFrame));
+        let mut g = Vec::new();
+        bob.seal(b"next", 0, &mut g).unwrap();
+        assert_eq!(alice.open_in_place(&mut g, 0), Err(SessionError::Poisoned));
+        // Too short for a tag, and a prefix that lies about the size.
+        let (_, mut alice) = confirmed_pair();
+        assert_eq!(
+            alice.open_in_place(&mut [0, 0, 0, 1, 7], 0),
+            Err(SessionError::Malformed)
+        );
+        let (_, mut alice) = confirmed_pair();
+        assert_eq!(
+            alice.open_in_place(&mut [0, 0, 0, 40, 7], 0),
+            Err(SessionError::Malformed)
+        );
     }
 
     #[test]

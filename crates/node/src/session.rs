@@ -12,7 +12,7 @@ use chainmail_core::handshake::{
     HandshakeError, Initiator, MAX_SKEW_SECS, ReplayCache, ReplayError, Responder,
 };
 use chainmail_core::record::MAX_RECORD_BODY;
-use chainmail_core::session::{Opened, Session};
+use chainmail_core::session::{Opened, OpenedInPlace, Session};
 use chainmail_core::wire::Wire;
 use chainmail_core::{Address, PublicKey, StatusError, hash};
 use rand::TryRngCore;
@@ -311,14 +311,15 @@ impl SecureStream {
 
     /// Receives and opens one payload. Cancel-safe.
     pub async fn recv(&mut self) -> Result<Wire, SessionError> {
-        let record = match self.reader.next(&mut self.stream).await {
+        let mut record = match self.reader.next(&mut self.stream).await {
             Ok(r) => r,
             Err(FrameError::Closed) => return Err(SessionError::Closed),
             Err(e) => return Err(e.into()),
         };
-        match self.session.open(&record, unix_now())? {
-            Opened::Data(bytes) => Ok(Wire::decode(&bytes)?),
-            Opened::Confirmed => {
+        // Decrypted where it lies: the record is ours, no copy needed.
+        match self.session.open_in_place(&mut record, unix_now())? {
+            OpenedInPlace::Data(bytes) => Ok(Wire::decode(bytes)?),
+            OpenedInPlace::Confirmed => {
                 Err(chainmail_core::session::SessionError::UnexpectedConfirm.into())
             }
         }
