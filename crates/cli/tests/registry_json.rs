@@ -132,6 +132,9 @@ fn revocation_certificate_saved_at_registration_revokes_without_the_key() {
     assert_eq!(mode & 0o777, 0o600);
     // A renewal later does not spoil the certificate signed earlier.
     w.json_ok("alice", &["renew", "--valid-for", "60d"], "transaction");
+    // Renewals back to back (often in the same second as the registration
+    // and each other) each land: issuedAt moves strictly forward.
+    w.json_ok("alice", &["renew", "--valid-for", "60d"], "transaction");
 
     // The key is lost: keystore gone, wrong password — the certificate still works.
     std::fs::remove_file(w.home("alice").join("keystore.json")).unwrap();

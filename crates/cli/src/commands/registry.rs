@@ -135,10 +135,15 @@ pub fn renew(settings: &Settings, valid_for: Duration) -> Result<u8, Failure> {
     tx_command(settings, &secret, "renewed", move |registry, secret| {
         Box::pin(async move {
             let now = registry.now().await?;
+            // The contract wants issuedAt strictly after the stored one: a
+            // renewal in the same second as the registration (or another
+            // renewal) takes the next second, well inside the allowed skew.
+            let stored = registry.status(secret.address()).await?.issued_at;
+            let issued_at = now.max(stored.saturating_add(1));
             let payload = Renewal {
                 id: secret.address(),
                 valid_until: now.saturating_add(valid_for.as_secs()),
-                issued_at: now,
+                issued_at,
             };
             let signed = Signed::sign(secret, &registry.domain(), payload);
             registry.renew(&signed).await
