@@ -27,6 +27,9 @@ pub struct NodeOptions {
     pub limits: Limits,
     /// How long undelivered messages are retried before being marked expired.
     pub max_age: Duration,
+    /// Accept sessions only from named, unblocked contacts (blocked IDs are
+    /// refused whatever this says).
+    pub contacts_only: bool,
 }
 
 impl Default for NodeOptions {
@@ -34,6 +37,7 @@ impl Default for NodeOptions {
         Self {
             limits: Limits::default(),
             max_age: DEFAULT_MAX_AGE,
+            contacts_only: false,
         }
     }
 }
