@@ -48,8 +48,9 @@ pub enum NameError {
     /// Control characters or line breaks.
     #[error("a contact name cannot hold control characters")]
     Control,
-    /// Looks like an ID (`0x` + 40 hex): it would be ambiguous where IDs are taken.
-    #[error("a contact name cannot look like an ID (0x + 40 hex digits)")]
+    /// Looks like an ID (starts with `0x`, or 40 hex digits): it would be
+    /// ambiguous where IDs are taken.
+    #[error("a contact name cannot look like an ID (start with 0x, or be 40 hex digits)")]
     LooksLikeId,
 }
 
@@ -65,8 +66,10 @@ pub fn check_name(name: &str) -> Result<(), NameError> {
     if name.chars().any(char::is_control) || name.trim() != name {
         return Err(NameError::Control);
     }
-    let hex = name.strip_prefix("0x").or_else(|| name.strip_prefix("0X"));
-    if hex.is_some_and(|h| h.len() == 40 && h.chars().all(|c| c.is_ascii_hexdigit())) {
+    // Where an ID or a name is taken, `0x…` and 40 hex digits are read as
+    // IDs (so a typo in an ID is reported as one, not as an unknown name).
+    let hex40 = name.len() == 40 && name.chars().all(|c| c.is_ascii_hexdigit());
+    if name.starts_with("0x") || name.starts_with("0X") || hex40 {
         return Err(NameError::LooksLikeId);
     }
     Ok(())
@@ -304,6 +307,11 @@ mod tests {
         assert_eq!(check_name(&"x".repeat(65)), Err(NameError::TooLong));
         assert_eq!(
             check_name("0x5FbDB2315678afecb367f032d93F642f64180aa3"),
+            Err(NameError::LooksLikeId)
+        );
+        assert_eq!(check_name("0xbob"), Err(NameError::LooksLikeId));
+        assert_eq!(
+            check_name("5FbDB2315678afecb367f032d93F642f64180aa3"),
             Err(NameError::LooksLikeId)
         );
     }

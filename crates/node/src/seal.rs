@@ -166,6 +166,30 @@ impl crate::store::Store {
         self.seal.is_some()
     }
 
+    /// Writes a consistent copy of the whole store to `path` (which must not
+    /// exist), e.g. for `export --with-messages`. Sealed values stay sealed.
+    pub fn snapshot_to(&self, path: &std::path::Path) -> Result<(), crate::store::StoreError> {
+        let target = path
+            .to_str()
+            .ok_or(crate::store::StoreError::Invalid(
+                "snapshot path is not UTF-8",
+            ))?
+            .to_owned();
+        self.with(|c| {
+            c.execute("VACUUM INTO ?1", [target])?;
+            Ok(())
+        })
+    }
+
+    /// How many messages the inbox and the outbox hold.
+    pub fn counts(&self) -> Result<(u64, u64), crate::store::StoreError> {
+        self.with(|c| {
+            let inbox: i64 = c.query_row("SELECT COUNT(*) FROM inbox", [], |r| r.get(0))?;
+            let outbox: i64 = c.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?;
+            Ok((inbox.max(0) as u64, outbox.max(0) as u64))
+        })
+    }
+
     /// A body as it goes into the database: sealed (a BLOB bound to the row
     /// `message_id ‖ peer`) when the store has a key, else the text itself.
     pub(crate) fn seal_body(

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use chainmail_core::Address;
+use crate::peer::Peer;
 use chainmail_node::store::{InboxEntry, Store};
 use chainmail_node::{Node, NodeError, NodeOptions, SendStatus};
 use serde::Serialize;
@@ -21,28 +21,25 @@ use crate::settings::Settings;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
 
 /// The node for this home: its key, the chain, its store, its options.
-async fn open_node(settings: &Settings) -> Result<Node, Failure> {
+async fn open_node(settings: &Settings, contacts_only: bool) -> Result<Node, Failure> {
     let secret = unlock(settings)?;
-    let store = open_store(settings)?;
+    let store = open_store(settings, &secret)?;
     // Sessions and deliveries only read the chain: no payer needed.
     let registry = open_registry(settings, None).await?;
     let mut options = NodeOptions::default();
     if let Some(secs) = settings.config.max_age_secs {
         options.max_age = Duration::from_secs(secs);
     }
+    options.contacts_only = contacts_only || settings.config.contacts_only.unwrap_or(false);
     Ok(Node::new(secret, registry, store, options))
 }
 
 /// `send ID TEXT [--timeout DUR]`: exit 0 delivered, 75 queued, 69 rejected.
-pub fn send(
-    settings: &Settings,
-    to: Address,
-    text: &str,
-    timeout: Duration,
-) -> Result<u8, Failure> {
+pub fn send(settings: &Settings, to: &Peer, text: &str, timeout: Duration) -> Result<u8, Failure> {
     let rt = runtime()?;
     rt.block_on(async {
-        let node = open_node(settings).await?;
+        let node = open_node(settings, false).await?;
+        let to = to.resolve(node.store())?;
         let outcome = {
             let _spin = Spinner::start(format!("delivering to {to}"));
             chainmail_node::send(&node, to, text, timeout)
@@ -84,14 +81,18 @@ impl Report for ServeReport {
 
 /// `serve [--listen HOST:PORT]`: the listener and the outbox worker until
 /// Ctrl-C or SIGTERM.
-pub fn serve(settings: &Settings, listen: Option<&str>) -> Result<u8, Failure> {
+pub fn serve(
+    settings: &Settings,
+    listen: Option<&str>,
+    contacts_only: bool,
+) -> Result<u8, Failure> {
     let listen = listen
         .map(str::to_owned)
         .or_else(|| settings.config.listen.clone())
         .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
     let rt = runtime()?;
     rt.block_on(async {
-        let node = open_node(settings).await?;
+        let node = open_node(settings, contacts_only).await?;
         let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
             Failure::new(
                 "CannotListen",
@@ -165,9 +166,27 @@ const INBOX_PAGE: u32 = 500;
 /// `send` of the same home).
 const FOLLOW_POLL: Duration = Duration::from_millis(300);
 
-/// `inbox [--follow]`.
-pub fn inbox(settings: &Settings, follow: bool) -> Result<u8, Failure> {
-    let store = open_store(settings)?;
+/// Which senders `inbox` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboxFilter {
+    /// Everyone.
+    All,
+    /// Only IDs that are not named contacts (first contact: requests).
+    Requests,
+    /// Only named contacts.
+    Contacts,
+}
+
+/// `inbox [--follow] [--requests|--contacts]`.
+pub fn inbox(settings: &Settings, follow: bool, filter: InboxFilter) -> Result<u8, Failure> {
+    let secret = unlock(settings)?;
+    let store = open_store(settings, &secret)?;
+    let names = Names::new(&store);
+    let keep = |m: &MessageReport| match filter {
+        InboxFilter::All => true,
+        InboxFilter::Requests => m.contact.is_none(),
+        InboxFilter::Contacts => m.contact.is_some(),
+    };
     let mut after = 0i64;
     if !follow {
         let mut messages = Vec::new();
@@ -177,7 +196,7 @@ pub fn inbox(settings: &Settings, follow: bool) -> Result<u8, Failure> {
                 .map_err(store_failure)?;
             let Some(last) = page.last() else { break };
             after = last.seq;
-            messages.extend(page.iter().map(message_report));
+            messages.extend(page.iter().map(|e| names.report(e)).filter(|m| keep(m)));
         }
         output::print(&InboxReport { messages }, settings.json);
         return Ok(exit::OK);
@@ -189,7 +208,10 @@ pub fn inbox(settings: &Settings, follow: bool) -> Result<u8, Failure> {
         for entry in &page {
             // One bare message object per line (issue 6), flushed at once
             // so a reader of the pipe sees each message as it arrives.
-            output::print(&message_report(entry), settings.json);
+            let m = names.report(entry);
+            if keep(&m) {
+                output::print(&m, settings.json);
+            }
             after = entry.seq;
         }
         if page.is_empty() {
@@ -198,8 +220,36 @@ pub fn inbox(settings: &Settings, follow: bool) -> Result<u8, Failure> {
     }
 }
 
-/// Opens this home's message store; the identity must exist.
-pub fn open_store(settings: &Settings) -> Result<Store, Failure> {
+/// Contact names of senders, read from the store as messages are listed
+/// (so `inbox --follow` sees a contact added meanwhile).
+struct Names<'a> {
+    store: &'a Store,
+}
+
+impl<'a> Names<'a> {
+    fn new(store: &'a Store) -> Self {
+        Names { store }
+    }
+
+    fn report(&self, entry: &InboxEntry) -> MessageReport {
+        let mut m = message_report(entry);
+        // A sender whose record cannot be read shows as a stranger.
+        m.contact = self
+            .store
+            .contact(&entry.message.from)
+            .ok()
+            .flatten()
+            .and_then(|c| c.name);
+        m
+    }
+}
+
+/// Opens this home's message store, sealed with the identity's store key
+/// (bodies and contacts encrypted at rest); the identity must exist.
+pub fn open_store(
+    settings: &Settings,
+    secret: &chainmail_core::SecretKey,
+) -> Result<Store, Failure> {
     if !settings.home.keystore().exists() {
         return Err(Failure::new(
             "NoIdentity",
@@ -207,7 +257,11 @@ pub fn open_store(settings: &Settings) -> Result<Store, Failure> {
             "run `chainmail init` first, or pass the right --home",
         ));
     }
-    Store::open(&settings.home.store()).map_err(store_failure)
+    Store::open_sealed(
+        &settings.home.store(),
+        chainmail_node::seal::StoreKey::derive(secret),
+    )
+    .map_err(store_failure)
 }
 
 /// A store error as the user sees it.
@@ -237,5 +291,6 @@ pub fn message_report(entry: &InboxEntry) -> MessageReport {
                 .map(|h| format!("0x{}", hex::encode(h)))
                 .collect()
         }),
+        contact: None,
     }
 }
