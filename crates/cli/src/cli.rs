@@ -220,7 +220,7 @@ pub enum ContactCommand {
     /// Name an ID (or rename it)
     Add {
         /// A local name (1-64 characters, not starting with 0x)
-        #[arg(value_name = "NAME")]
+        #[arg(value_name = "NAME", value_parser = parse_name)]
         name: String,
         /// The ID
         #[arg(value_name = "ID", value_parser = parse_id)]
@@ -286,6 +286,11 @@ fn parse_validity(text: &str) -> Result<Duration, duration::DurationError> {
 
 fn parse_timeout(text: &str) -> Result<Duration, duration::DurationError> {
     duration::parse_timeout(text)
+}
+
+/// Contact names are checked before anything is opened.
+fn parse_name(text: &str) -> Result<String, chainmail_node::contacts::NameError> {
+    chainmail_node::contacts::check_name(text).map(|()| text.to_owned())
 }
 
 /// IDs are parsed strictly (EIP-55), before anything is looked up.
