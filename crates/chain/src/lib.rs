@@ -31,6 +31,18 @@ pub async fn open(
     registry: Option<Address>,
     payer: Option<&SecretKey>,
 ) -> Result<Arc<dyn Registry>, ChainError> {
+    open_with(spec, registry, payer, &RpcOptions::default()).await
+}
+
+/// Like [`open`], with options. `options.expected_chain_id`, when set, is
+/// checked on both backends (a configured domain that no longer matches the
+/// chain gives [`ChainError::WrongChainId`]); the other options concern rpc.
+pub async fn open_with(
+    spec: &ChainSpec,
+    registry: Option<Address>,
+    payer: Option<&SecretKey>,
+    options: &RpcOptions,
+) -> Result<Arc<dyn Registry>, ChainError> {
     match spec {
         ChainSpec::Embedded(path) => {
             let path = match path {
@@ -43,6 +55,12 @@ pub async fn open(
             {
                 return Err(ChainError::NoContract(r));
             }
+            let got = chain.domain().chain_id;
+            if let Some(expected) = options.expected_chain_id
+                && expected != got
+            {
+                return Err(ChainError::WrongChainId { expected, got });
+            }
             Ok(Arc::new(chain))
         }
         ChainSpec::Rpc(url) => {
@@ -52,7 +70,7 @@ pub async fn open(
                 )
             })?;
             Ok(Arc::new(
-                RpcRegistry::connect(url, registry, payer, RpcOptions::default()).await?,
+                RpcRegistry::connect(url, registry, payer, options.clone()).await?,
             ))
         }
     }

@@ -122,3 +122,147 @@ async fn no_contract_wrong_chain_no_funds_no_payer() {
             .unwrap()
     );
 }
+
+/// Calls `evm_mine` until `task` finishes (anvil without automine only mines on request).
+async fn mine_until<T>(url: &str, task: tokio::task::JoinHandle<T>) -> T {
+    use alloy::providers::{Provider, ProviderBuilder};
+    let p = ProviderBuilder::new().connect_http(url.parse().unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !task.is_finished() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the transaction never completed"
+        );
+        let _: serde_json::Value = p.raw_request("evm_mine".into(), ()).await.unwrap();
+        // Let the waiting task see the new block before mining the next one.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    task.await.unwrap()
+}
+
+/// Polls anvil's pool until it holds `n` pending transactions.
+async fn wait_for_pending(url: &str, n: u64) {
+    use alloy::providers::{Provider, ProviderBuilder};
+    let p = ProviderBuilder::new().connect_http(url.parse().unwrap());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let status: serde_json::Value = p.raw_request("txpool_status".into(), ()).await.unwrap();
+        let pending = status["pending"]
+            .as_str()
+            .and_then(|h| u64::from_str_radix(h.trim_start_matches("0x"), 16).ok());
+        if pending == Some(n) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pool never reached {n} transactions: {status}"
+        );
+        // Poll interval; the condition is the pool content.
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waits_for_n_confirmations() {
+    use alloy::providers::{Provider, ProviderBuilder};
+    let anvil = Anvil::start().await;
+    let payer = SecretKey::from_bytes(&ANVIL_KEY_0).unwrap();
+    let (registry, _) = chainmail_chain::deploy(&anvil.url, &payer).await.unwrap();
+    let opts = RpcOptions {
+        confirmations: 3,
+        ..RpcOptions::default()
+    };
+    let reg = RpcRegistry::connect(&anvil.url, registry, Some(&payer), opts)
+        .await
+        .unwrap();
+    let k = key();
+    let now = chainmail_chain::Registry::now(&reg).await.unwrap();
+    let cert = certificate_at(&chainmail_chain::Registry::domain(&reg), &k, now);
+    let task = tokio::spawn(async move { chainmail_chain::Registry::register(&reg, &cert).await });
+    let outcome = mine_until(&anvil.url, task).await.unwrap();
+    let p = ProviderBuilder::new().connect_http(anvil.url.parse().unwrap());
+    let head = p.get_block_number().await.unwrap();
+    assert!(
+        head >= outcome.block + 2,
+        "returned at block {head}, included in {}: fewer than 3 confirmations",
+        outcome.block
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unmined_transaction_is_reported_dropped() {
+    let anvil = Anvil::start_with(&["--no-mining"]).await;
+    let payer = SecretKey::from_bytes(&ANVIL_KEY_0).unwrap();
+    let deploy = {
+        let url = anvil.url.clone();
+        let payer = SecretKey::from_bytes(&ANVIL_KEY_0).unwrap();
+        tokio::spawn(async move { chainmail_chain::deploy(&url, &payer).await })
+    };
+    let (registry, _) = mine_until(&anvil.url, deploy).await.unwrap();
+    // Nobody mines any more: the receipt never comes.
+    let opts = RpcOptions {
+        receipt_timeout: std::time::Duration::from_secs(2),
+        ..RpcOptions::default()
+    };
+    let reg = RpcRegistry::connect(&anvil.url, registry, Some(&payer), opts)
+        .await
+        .unwrap();
+    let k = key();
+    let now = chainmail_chain::Registry::now(&reg).await.unwrap();
+    let cert = certificate_at(&chainmail_chain::Registry::domain(&reg), &k, now);
+    match chainmail_chain::Registry::register(&reg, &cert).await {
+        Err(ChainError::Dropped { tx_hash, .. }) => {
+            assert!(tx_hash.starts_with("0x") && tx_hash.len() == 66)
+        }
+        other => panic!("expected Dropped, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transaction_failing_in_its_block_is_reported_reverted() {
+    let anvil = Anvil::start_with(&["--no-mining"]).await;
+    let payer = SecretKey::from_bytes(&ANVIL_KEY_0).unwrap();
+    let deploy = {
+        let url = anvil.url.clone();
+        let payer = SecretKey::from_bytes(&ANVIL_KEY_0).unwrap();
+        tokio::spawn(async move { chainmail_chain::deploy(&url, &payer).await })
+    };
+    let (registry, _) = mine_until(&anvil.url, deploy).await.unwrap();
+    // Two relayers submit the same certificate before a block is mined: both
+    // pass gas estimation, the second fails inside the block (AlreadyRegistered).
+    let second_payer = SecretKey::from_bytes(&common::ANVIL_KEY_1).unwrap();
+    let a = RpcRegistry::connect(&anvil.url, registry, Some(&payer), RpcOptions::default())
+        .await
+        .unwrap();
+    let b = RpcRegistry::connect(
+        &anvil.url,
+        registry,
+        Some(&second_payer),
+        RpcOptions::default(),
+    )
+    .await
+    .unwrap();
+    let k = key();
+    let now = chainmail_chain::Registry::now(&a).await.unwrap();
+    let cert = certificate_at(&chainmail_chain::Registry::domain(&a), &k, now);
+    let (c1, c2) = (cert.clone(), cert);
+    let ta = tokio::spawn(async move { chainmail_chain::Registry::register(&a, &c1).await });
+    let tb = tokio::spawn(async move { chainmail_chain::Registry::register(&b, &c2).await });
+    // Mine only once both are in the pool, else the second may be estimated
+    // against a block that already holds the first.
+    wait_for_pending(&anvil.url, 2).await;
+    let both = tokio::spawn(async move { (ta.await.unwrap(), tb.await.unwrap()) });
+    let (ra, rb) = mine_until(&anvil.url, both).await;
+    let results = [ra, rb];
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        results
+            .iter()
+            .any(|r| matches!(r, Err(ChainError::Reverted { .. }))),
+        "{results:?}"
+    );
+}

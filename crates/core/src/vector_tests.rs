@@ -135,6 +135,8 @@ fn compute() -> Value {
             "ss": h(&ss[..]),
             "es": h(&es[..]),
             "ee": h(&ee[..]),
+            "domainSeparator": h(&domain.separator()),
+            "T_B_ephemeralKeyHash": h(&t_b.payload.ephemeral_key_hash),
             "T_B_signature": t_b.signature.to_string(),
             "T_B_signingHash": h(&crate::eip712::TypedData::signing_hash(&t_b.payload, &domain)),
             "k_T_B1": h(&k_b1),

@@ -104,6 +104,11 @@ pub enum CloseReason {
     ProtocolError,
     /// The node is shutting down.
     Shutdown,
+    /// Sent right after the `Ack` (if any) of a `Deliver` whose messages
+    /// verified but some bodies are not UTF-8 text: every message of that
+    /// `Deliver` the receiver did not ack is refused for good (the sender
+    /// should mark it rejected, not retry it).
+    NotText,
 }
 
 impl CloseReason {
@@ -114,6 +119,7 @@ impl CloseReason {
             CloseReason::SessionExpired => 2,
             CloseReason::ProtocolError => 3,
             CloseReason::Shutdown => 4,
+            CloseReason::NotText => 5,
         }
     }
     fn from_code(code: u8) -> Option<Self> {
@@ -123,6 +129,7 @@ impl CloseReason {
             2 => CloseReason::SessionExpired,
             3 => CloseReason::ProtocolError,
             4 => CloseReason::Shutdown,
+            5 => CloseReason::NotText,
             _ => return None,
         })
     }
@@ -327,6 +334,18 @@ pub enum MessageError {
         /// The claimed sender.
         from: Address,
     },
+    /// Zero messages, or more than `MAX_MESSAGES_PER_DELIVER`, in one `Deliver`.
+    #[error("a delivery holds 1 to {MAX_MESSAGES_PER_DELIVER} messages, not {count}")]
+    BadCount {
+        /// Messages given.
+        count: usize,
+    },
+    /// A body above 64 KiB.
+    #[error("a message body of {len} bytes is above the 64 KiB limit")]
+    BodyTooLarge {
+        /// Body length.
+        len: usize,
+    },
     /// The Merkle path does not lead to a root (wrong length, index or count).
     #[error("the batch proof is malformed")]
     BadProof,
@@ -452,50 +471,65 @@ pub struct VerifiedMessage {
     pub proof: MessageProof,
 }
 
+fn check_sendable(messages: &[Envelope]) -> Result<(), MessageError> {
+    if messages.is_empty() || messages.len() > MAX_MESSAGES_PER_DELIVER {
+        return Err(MessageError::BadCount {
+            count: messages.len(),
+        });
+    }
+    if let Some(m) = messages.iter().find(|m| m.body.len() > MAX_PAYLOAD) {
+        return Err(MessageError::BodyTooLarge { len: m.body.len() });
+    }
+    Ok(())
+}
+
 impl Deliver {
-    /// Signs each message on its own (one signature per message).
+    /// Signs each message on its own (one signature per message). Fails
+    /// for 0 or more than `MAX_MESSAGES_PER_DELIVER` messages or a body
+    /// above 64 KiB (such a `Deliver` could not be sent).
     pub fn sign_each(
         sender: &SecretKey,
         domain: &Domain,
         to: Address,
         messages: Vec<Envelope>,
-    ) -> Self {
+    ) -> Result<Self, MessageError> {
+        check_sendable(&messages)?;
         let from = sender.address();
         let sigs = messages
             .iter()
             .map(|m| sender.sign_digest(&m.message(from, to).signing_hash(domain)))
             .collect();
-        Deliver {
+        Ok(Deliver {
             from,
             to,
             messages,
             auth: Auth::Each(sigs),
-        }
+        })
     }
 
     /// Signs all messages with one `MessageBatch` signature over their
-    /// Merkle root. `None` for an empty list (an empty batch has no root).
+    /// Merkle root (one signature per flush). Same limits as [`Deliver::sign_each`].
     pub fn sign_batch(
         sender: &SecretKey,
         domain: &Domain,
         to: Address,
         messages: Vec<Envelope>,
-    ) -> Option<Self> {
+    ) -> Result<Self, MessageError> {
+        check_sendable(&messages)?;
         let from = sender.address();
         let leaves: Vec<[u8; 32]> = messages
             .iter()
             .map(|m| m.message(from, to).struct_hash())
             .collect();
-        let root = merkle::root(&leaves)?;
-        let count = u32::try_from(leaves.len()).ok()?;
+        let root = merkle::root(&leaves).ok_or(MessageError::BadCount { count: 0 })?;
         let batch = MessageBatch {
             from,
             to,
             root,
-            count,
+            count: leaves.len() as u32,
         };
         let signature = sender.sign_digest(&batch.signing_hash(domain));
-        Some(Deliver {
+        Ok(Deliver {
             from,
             to,
             messages,
@@ -607,7 +641,7 @@ mod tests {
     #[test]
     fn individually_signed_delivery_verifies_and_proves() {
         let (bob, alice) = (key(0xb0), key(0xa1));
-        let d = Deliver::sign_each(&bob, &domain(), alice.address(), envelopes(3));
+        let d = Deliver::sign_each(&bob, &domain(), alice.address(), envelopes(3)).unwrap();
         let wire = Wire::Deliver(d.clone());
         let decoded = Wire::decode(&wire.to_bytes()).unwrap();
         assert_eq!(decoded, wire);
@@ -680,14 +714,40 @@ mod tests {
                 panic!("expected a batch proof");
             }
         }
-        assert!(Deliver::sign_batch(&bob, &domain(), alice.address(), vec![]).is_none());
+        assert_eq!(
+            Deliver::sign_batch(&bob, &domain(), alice.address(), vec![]),
+            Err(MessageError::BadCount { count: 0 })
+        );
+        assert_eq!(
+            Deliver::sign_each(
+                &bob,
+                &domain(),
+                alice.address(),
+                envelopes(MAX_MESSAGES_PER_DELIVER + 1)
+            ),
+            Err(MessageError::BadCount {
+                count: MAX_MESSAGES_PER_DELIVER + 1
+            })
+        );
+        let big = vec![Envelope {
+            id: [0; 16],
+            sent_at: 0,
+            body: vec![0; MAX_PAYLOAD + 1],
+        }];
+        assert_eq!(
+            Deliver::sign_each(&bob, &domain(), alice.address(), big),
+            Err(MessageError::BodyTooLarge {
+                len: MAX_PAYLOAD + 1
+            })
+        );
     }
 
     #[test]
     fn forwarded_message_signed_by_a_third_party_is_refused() {
         let (bob, alice, carol) = (key(0xb0), key(0xa1), key(0xc0));
         // Carol's genuine messages to Alice, forwarded by Bob over his session.
-        let from_carol = Deliver::sign_each(&carol, &domain(), alice.address(), envelopes(2));
+        let from_carol =
+            Deliver::sign_each(&carol, &domain(), alice.address(), envelopes(2)).unwrap();
         assert_eq!(
             from_carol.verify(&domain(), &bob.public_key(), &alice.address()),
             Err(MessageError::NotFromPeer {
@@ -720,14 +780,14 @@ mod tests {
     #[test]
     fn messages_for_someone_else_and_count_mismatch_are_refused() {
         let (bob, alice, carol) = (key(0xb0), key(0xa1), key(0xc0));
-        let to_carol = Deliver::sign_each(&bob, &domain(), carol.address(), envelopes(1));
+        let to_carol = Deliver::sign_each(&bob, &domain(), carol.address(), envelopes(1)).unwrap();
         assert_eq!(
             to_carol.verify(&domain(), &bob.public_key(), &alice.address()),
             Err(MessageError::NotForMe {
                 to: carol.address()
             })
         );
-        let mut d = Deliver::sign_each(&bob, &domain(), alice.address(), envelopes(2));
+        let mut d = Deliver::sign_each(&bob, &domain(), alice.address(), envelopes(2)).unwrap();
         if let Auth::Each(sigs) = &mut d.auth {
             sigs.pop();
         }
@@ -739,7 +799,7 @@ mod tests {
             })
         );
         // Swapped signatures: each is Bob's, but for the other message.
-        let mut d = Deliver::sign_each(&bob, &domain(), alice.address(), envelopes(2));
+        let mut d = Deliver::sign_each(&bob, &domain(), alice.address(), envelopes(2)).unwrap();
         if let Auth::Each(sigs) = &mut d.auth {
             sigs.swap(0, 1);
         }
@@ -787,7 +847,7 @@ mod tests {
         assert!(Wire::decode(&[]).is_err());
         // A high-s signature inside a Deliver is a malformed encoding.
         let bob = key(0xb0);
-        let d = Deliver::sign_each(&bob, &domain(), Address([1; 20]), envelopes(1));
+        let d = Deliver::sign_each(&bob, &domain(), Address([1; 20]), envelopes(1)).unwrap();
         let mut bytes = Wire::Deliver(d).to_bytes();
         let n = bytes.len();
         bytes[n - 1] = 30; // v
@@ -830,7 +890,7 @@ mod tests {
                 }),
             proptest::collection::vec(any::<[u8; 16]>(), 0..20)
                 .prop_map(|ids| Wire::Ack(Ack { ids })),
-            (0u8..5).prop_map(|c| Wire::Close(Close {
+            (0u8..6).prop_map(|c| Wire::Close(Close {
                 reason: CloseReason::from_code(c).unwrap()
             })),
         ]

@@ -1,12 +1,15 @@
 //! The sending side: `send` stores a signed message durably, then tries to
 //! deliver it; `deliver` empties the outbox for one peer over one session;
-//! the outbox worker retries with backoff until the maximum age.
+//! the outbox worker retries with backoff until the maximum age, several
+//! peers at once.
 //!
 //! A message leaves the outbox in exactly three ways: `delivered` when the
 //! peer acked it (the peer acks only after committing it), `rejected` when
-//! the chain says the peer is unknown, revoked or expired (permanent), and
-//! `expired` when it was not delivered within the maximum age.
+//! the chain says the peer is unknown, revoked or expired (permanent) or the
+//! peer refused that message for good (`Close(NotText)`), and `expired` when
+//! it was not delivered within the maximum age.
 
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::time::Duration;
 
@@ -17,6 +20,7 @@ use chainmail_core::wire::{Auth, Close, CloseReason, Deliver, Envelope, Wire};
 use chainmail_core::{Address, Signature, hash};
 use rand::TryRngCore;
 use tokio::net::TcpStream;
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -73,7 +77,8 @@ pub struct SendOutcome {
 pub enum DeliveryOutcome {
     /// Nothing was queued for the peer.
     NothingQueued,
-    /// Every message loaded was acked.
+    /// Every message loaded was acked, or refused for good by the
+    /// recipient (`Close(NotText)`) and marked rejected in the outbox.
     Delivered,
     /// Some or all messages are still queued; retried later.
     Pending {
@@ -316,7 +321,9 @@ async fn deliver_inner(
         })?;
     info!(to = %to, "session established");
 
-    for chunk in chunks_that_fit(&queued) {
+    let chunks = chunks_that_fit(&queued);
+    let last = chunks.len().saturating_sub(1);
+    for (k, chunk) in chunks.into_iter().enumerate() {
         let deliver = if chunk.len() == 1 {
             // One message: its own signature, made when it was queued.
             let m = &chunk[0].message;
@@ -333,7 +340,7 @@ async fn deliver_inner(
             // message stays provable alone with its path.
             let envelopes = chunk.iter().map(|e| envelope(&e.message)).collect();
             Deliver::sign_batch(&node.inner.key, &node.inner.domain, to, envelopes)
-                .ok_or_else(|| Failure::Temporary("empty batch".into()))?
+                .map_err(|e| Failure::Temporary(format!("cannot sign the batch: {e}")))?
         };
         let mut waiting: Vec<MessageId> = chunk.iter().map(|e| e.message.message_id).collect();
         session
@@ -359,6 +366,29 @@ async fn deliver_inner(
                         .await
                         .map_err(|e| Failure::Temporary(e.to_string()))?;
                     report.delivered.extend(acked);
+                }
+                Wire::Close(Close {
+                    reason: CloseReason::NotText,
+                }) => {
+                    // The recipient acked what it stored and refuses the
+                    // rest of this `Deliver` for good: reject, never retry.
+                    let refused = std::mem::take(&mut waiting);
+                    let reason = format!(
+                        "recipient {to} refused the message for good: its body is not UTF-8 text"
+                    );
+                    warn!(to = %to, count = refused.len(), "messages refused by the recipient");
+                    let now = unix_now();
+                    node.db(move |s| s.reject_messages(&refused, &reason, now))
+                        .await
+                        .map_err(|e| Failure::Temporary(e.to_string()))?;
+                    if k < last {
+                        // The session is closed; the rest waits for the next attempt.
+                        return Err(Failure::Temporary(
+                            "recipient closed the session after refusing messages".into(),
+                        ));
+                    }
+                    info!(to = %to, count = report.delivered.len(), "delivered");
+                    return Ok(DeliveryOutcome::Delivered);
                 }
                 Wire::Close(close) => {
                     return Err(Failure::Temporary(format!(
@@ -389,43 +419,80 @@ pub const WORKER_DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
 /// processes (`chainmail send`) queue messages without waking it.
 pub const WORKER_POLL: Duration = Duration::from_secs(5);
 
-/// The outbox worker of `serve`: delivers due messages peer by peer, expires
-/// those older than the maximum age, prunes old dedup and replay records,
-/// until `shutdown` completes. State lives in the store, so a restart picks
-/// up exactly where the last run stopped.
+/// Peers the outbox worker delivers to at once. Why concurrently: one
+/// attempt can take up to [`WORKER_DELIVERY_TIMEOUT`] (a peer that accepts
+/// and never answers), and peers served one after another would all wait
+/// behind it. Why bounded: each attempt holds a socket, a session and up to
+/// a round of messages in memory.
+pub const WORKER_CONCURRENCY: usize = 16;
+
+/// The outbox worker of `serve`: delivers due messages to up to
+/// [`WORKER_CONCURRENCY`] peers at once (one attempt per peer at a time, so
+/// each peer's messages go oldest first and its backoff is recorded by one
+/// attempt), expires those older than the maximum age, prunes old dedup and
+/// replay records, until `shutdown` completes. State lives in the store, so
+/// a restart picks up exactly where the last run stopped; attempts cut short
+/// by shutdown lose nothing (only acks change the store).
 pub async fn run_outbox(node: Node, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
+    // Why a JoinSet: the attempts run as tasks; dropping the set (shutdown)
+    // aborts them. The map names each task's peer, so a task that panicked
+    // still frees its peer.
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    let mut in_flight: HashMap<tokio::task::Id, Address> = HashMap::new();
+    let mut housekeeping_due = Instant::now();
     loop {
         let now = unix_now();
-        let max_age = node.options().max_age;
-        match node.db(move |s| s.expire(now, max_age)).await {
-            Ok(0) => {}
-            Ok(n) => warn!(count = n, "messages expired undelivered"),
-            Err(e) => warn!(error = %e, "outbox expiry failed"),
-        }
-        if let Err(e) = node.db(move |s| s.prune(now)).await {
-            warn!(error = %e, "pruning failed");
-        }
-        let peers = node
-            .db(move |s| s.due_peers(now, 64))
-            .await
-            .unwrap_or_else(|e| {
-                warn!(error = %e, "outbox scan failed");
-                Vec::new()
-            });
-        for peer in peers {
-            tokio::select! {
-                r = deliver(&node, peer, WORKER_DELIVERY_TIMEOUT) => {
-                    debug!(to = %peer, outcome = ?r.outcome, "outbox round");
-                }
-                () = &mut shutdown => return,
+        if Instant::now() >= housekeeping_due {
+            // Why not every turn: the loop turns once per finished attempt.
+            housekeeping_due = Instant::now() + WORKER_POLL;
+            let max_age = node.options().max_age;
+            match node.db(move |s| s.expire(now, max_age)).await {
+                Ok(0) => {}
+                Ok(n) => warn!(count = n, "messages expired undelivered"),
+                Err(e) => warn!(error = %e, "outbox expiry failed"),
+            }
+            if let Err(e) = node.db(move |s| s.prune(now)).await {
+                warn!(error = %e, "pruning failed");
             }
         }
+        let free = WORKER_CONCURRENCY.saturating_sub(tasks.len());
+        if free > 0 {
+            let limit = u32::try_from(free + in_flight.len()).unwrap_or(u32::MAX);
+            let peers = node
+                .db(move |s| s.due_peers(now, limit))
+                .await
+                .unwrap_or_else(|e| {
+                    warn!(error = %e, "outbox scan failed");
+                    Vec::new()
+                });
+            let busy: HashSet<Address> = in_flight.values().copied().collect();
+            for peer in peers.into_iter().filter(|p| !busy.contains(p)).take(free) {
+                let node = node.clone();
+                let handle = tasks.spawn(async move {
+                    let r = deliver(&node, peer, WORKER_DELIVERY_TIMEOUT).await;
+                    debug!(to = %peer, outcome = ?r.outcome, "outbox round");
+                });
+                in_flight.insert(handle.id(), peer);
+            }
+        }
+        // Something already due is either in flight or waiting for a free
+        // slot: a finished attempt wakes the loop, not the clock.
         let sleep = match node.db(|s| s.next_due()).await {
-            Ok(Some(due)) => Duration::from_secs(due.saturating_sub(unix_now())).min(WORKER_POLL),
+            Ok(Some(due)) if due > now => Duration::from_secs(due - now).min(WORKER_POLL),
             _ => WORKER_POLL,
         };
         tokio::select! {
+            Some(done) = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                let id = match done {
+                    Ok((id, ())) => id,
+                    Err(e) => {
+                        warn!(error = %e, "a delivery task failed");
+                        e.id()
+                    }
+                };
+                in_flight.remove(&id);
+            }
             () = tokio::time::sleep(sleep) => {}
             () = node.inner.outbox_wake.notified() => {}
             () = &mut shutdown => return,

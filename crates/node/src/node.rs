@@ -30,6 +30,18 @@ pub struct NodeOptions {
     /// Accept sessions only from named, unblocked contacts (blocked IDs are
     /// refused whatever this says).
     pub contacts_only: bool,
+    /// Also ask the registry's `verifySession` about every session request
+    /// that passed the local checks (the paper's §4.1.3 step 2, verbatim).
+    ///
+    /// Off by default, and never instead of the local checks: the node
+    /// already verifies T_B's signature itself and checks both IDs' status
+    /// (cached for `limits.status_ttl`), which is what the contract checks;
+    /// the extra call costs a chain round trip per handshake, made while the
+    /// handshake permit is held, and would let a flood of genuine T_B1s
+    /// hammer the RPC provider. Turn it on when the chain's word must be
+    /// fresh for every session (it closes the status-cache window: an ID
+    /// revoked within the last TTL is refused at once).
+    pub verify_on_chain: bool,
 }
 
 impl Default for NodeOptions {
@@ -38,6 +50,7 @@ impl Default for NodeOptions {
             limits: Limits::default(),
             max_age: DEFAULT_MAX_AGE,
             contacts_only: false,
+            verify_on_chain: false,
         }
     }
 }

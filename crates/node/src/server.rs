@@ -185,14 +185,18 @@ async fn handle_connection(
                     }
                 };
                 let mut rows = Vec::with_capacity(verified.len());
+                // Bodies are UTF-8 text (chainmail is a text messenger). A
+                // signed message that is not text is refused for good, one
+                // by one: the others are stored and acked, then
+                // `Close(NotText)` tells the sender that whatever it did not
+                // get an ack for is refused (so it stops retrying it),
+                // rather than refusing the whole `Deliver` and leaving the
+                // sender to retry it until it expires.
+                let mut not_text = 0usize;
                 for v in verified {
-                    // Bodies are UTF-8 text (chainmail is a text messenger);
-                    // anything else is refused whole, before storing.
                     let Ok(body) = String::from_utf8(v.body) else {
-                        send_close(&mut session, CloseReason::ProtocolError).await;
-                        return Err(ConnectionError::BadMessage(
-                            "message body is not UTF-8".into(),
-                        ));
+                        not_text += 1;
+                        continue;
                     };
                     let (signature, batch) = match v.proof {
                         MessageProof::Single { signature } => (signature, None),
@@ -227,19 +231,27 @@ async fn handle_connection(
                 let now = unix_now();
                 // Commit first, ack after: an ack means "stored for good".
                 let ids: Vec<[u8; 16]> = rows.iter().map(|r| r.message_id).collect();
-                let stored = node.db(move |s| s.store_received_all(&rows, now)).await?;
-                let new = stored.iter().filter(|s| **s == Stored::New).count();
-                info!(from = %from, new, duplicates = stored.len() - new, "messages stored");
-                // A peer that stops reading must not pin this task on a
-                // full socket buffer: the write gets the idle timeout too.
-                match tokio::time::timeout(
-                    limits.idle_timeout,
-                    session.send(&Wire::Ack(Ack { ids })),
-                )
-                .await
-                {
-                    Ok(r) => r?,
-                    Err(_) => return Err(ConnectionError::Idle),
+                if !ids.is_empty() {
+                    let stored = node.db(move |s| s.store_received_all(&rows, now)).await?;
+                    let new = stored.iter().filter(|s| **s == Stored::New).count();
+                    info!(from = %from, new, duplicates = stored.len() - new, "messages stored");
+                    // A peer that stops reading must not pin this task on a
+                    // full socket buffer: the write gets the idle timeout too.
+                    match tokio::time::timeout(
+                        limits.idle_timeout,
+                        session.send(&Wire::Ack(Ack { ids })),
+                    )
+                    .await
+                    {
+                        Ok(r) => r?,
+                        Err(_) => return Err(ConnectionError::Idle),
+                    }
+                }
+                if not_text > 0 {
+                    send_close(&mut session, CloseReason::NotText).await;
+                    return Err(ConnectionError::BadMessage(format!(
+                        "{not_text} message(s) from {from} refused for good: body is not UTF-8 text"
+                    )));
                 }
             }
             Wire::Ack(_) => {

@@ -80,6 +80,16 @@ pub enum SessionError {
     /// The chain could not be asked.
     #[error("chain: {0}")]
     Chain(#[from] ChainError),
+    /// The registry's `verifySession` refused the session request that
+    /// passed the local checks (only with `NodeOptions::verify_on_chain`).
+    #[error("the registry's verifySession refused {id}'s session request: {source}")]
+    RefusedOnChain {
+        /// The initiator.
+        id: Address,
+        /// The contract's custom error.
+        #[source]
+        source: ChainError,
+    },
     /// The store failed.
     #[error(transparent)]
     Node(#[from] NodeError),
@@ -253,6 +263,24 @@ impl SecureStream {
             .await?;
         if !fresh {
             return Err(SessionError::Replay(initiator));
+        }
+        if node.options().verify_on_chain {
+            // After every local check (signature, cached status, replay),
+            // never instead of them: junk and replays cost no chain call.
+            match node
+                .registry()
+                .verify_session(pending.session_request())
+                .await
+            {
+                Ok(()) => debug!(from = %initiator, "verifySession accepted"),
+                Err(e @ ChainError::Contract(_)) => {
+                    return Err(SessionError::RefusedOnChain {
+                        id: initiator,
+                        source: e,
+                    });
+                }
+                Err(e) => return Err(SessionError::Chain(e)),
+            }
         }
         let peer_key = *pending.initiator_key();
         // Bob's key hashes to ID_B and signed T_B (checked in read_t_b1),

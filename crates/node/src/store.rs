@@ -538,6 +538,29 @@ impl Store {
         })
     }
 
+    /// Rejects for good the queued messages `ids` (the recipient refused
+    /// them, e.g. a body it does not accept), with the reason. Messages not
+    /// queued (already delivered, rejected or expired) stay as they were.
+    /// Returns how many changed.
+    pub fn reject_messages(
+        &self,
+        ids: &[MessageId],
+        reason: &str,
+        now: u64,
+    ) -> Result<usize, StoreError> {
+        self.write(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE outbox SET state = 'rejected', last_error = ?2, finished_at = ?3
+                 WHERE message_id = ?1 AND state = 'queued'",
+            )?;
+            let mut n = 0;
+            for id in ids {
+                n += stmt.execute(params![&id[..], bounded(reason), i(now)])?;
+            }
+            Ok(n)
+        })
+    }
+
     /// Records a failed attempt to `to`: every queued message to it that
     /// was due gets attempts + 1 and its next attempt after [`backoff`];
     /// messages not yet due keep their schedule (an attempt made early, e.g.
@@ -577,9 +600,10 @@ impl Store {
         self.write(|tx| {
             Ok(tx.execute(
                 "UPDATE outbox SET state = 'expired', finished_at = ?2,
-                    last_error = COALESCE(last_error, 'not delivered in time')
+                    last_error = 'not delivered within ' || ?3 || ' s'
+                        || COALESCE('; last error: ' || last_error, '')
                  WHERE state = 'queued' AND created_at < ?1",
-                params![i(cutoff), i(now)],
+                params![i(cutoff), i(now), i(max_age.as_secs())],
             )?)
         })
     }
@@ -905,6 +929,49 @@ mod tests {
         assert_eq!(
             s.outbox_entry(&[2; 16]).unwrap().unwrap().state,
             OutboxState::Queued
+        );
+        let e = s.outbox_entry(&[1; 16]).unwrap().unwrap();
+        assert_eq!(e.last_error.as_deref(), Some("not delivered within 1000 s"));
+        assert_eq!(e.finished_at, Some(5000));
+        // The last delivery error is kept in the reason.
+        s.record_failure(&addr(2), "connection refused", 5000)
+            .unwrap();
+        assert_eq!(s.expire(7000, Duration::from_secs(1000)).unwrap(), 1);
+        assert_eq!(
+            s.outbox_entry(&[2; 16])
+                .unwrap()
+                .unwrap()
+                .last_error
+                .as_deref(),
+            Some("not delivered within 1000 s; last error: connection refused")
+        );
+    }
+
+    #[test]
+    fn refused_messages_are_rejected_one_by_one() {
+        let (_d, s) = open();
+        for id in 1..=3 {
+            s.enqueue(&msg(id, 2), 100).unwrap();
+        }
+        s.mark_delivered(&[[3; 16]], 101).unwrap();
+        // 3 is delivered already and 9 is unknown: neither changes.
+        assert_eq!(
+            s.reject_messages(&[[1; 16], [3; 16], [9; 16]], "not text", 102)
+                .unwrap(),
+            1
+        );
+        let e = s.outbox_entry(&[1; 16]).unwrap().unwrap();
+        assert_eq!(
+            (e.state, e.last_error.as_deref(), e.finished_at),
+            (OutboxState::Rejected, Some("not text"), Some(102))
+        );
+        assert_eq!(
+            s.outbox_entry(&[2; 16]).unwrap().unwrap().state,
+            OutboxState::Queued
+        );
+        assert_eq!(
+            s.outbox_entry(&[3; 16]).unwrap().unwrap().state,
+            OutboxState::Delivered
         );
     }
 

@@ -16,6 +16,10 @@ use chainmail_chain::{EmbeddedRegistry, Registry, RpcOptions, RpcRegistry};
 use chainmail_core::eip712::{Certificate, Domain, Signed, TypedData};
 use chainmail_core::{Address, SecretKey};
 
+/// anvil's second dev account, funded at genesis.
+pub const ANVIL_KEY_1: [u8; 32] =
+    hex_literal("59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d");
+
 /// anvil's first dev account (mnemonic "test test … junk"), funded at genesis.
 pub const ANVIL_KEY_0: [u8; 32] =
     hex_literal("ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80");
@@ -78,6 +82,11 @@ impl Drop for Anvil {
 impl Anvil {
     /// Starts anvil on a free loopback port and waits until it answers RPC.
     pub async fn start() -> Anvil {
+        Self::start_with(&[]).await
+    }
+
+    /// Like [`Anvil::start`] with extra command-line arguments.
+    pub async fn start_with(extra: &[&str]) -> Anvil {
         let bin = anvil_binary();
         let mut last_err = String::new();
         for _attempt in 0..5 {
@@ -89,6 +98,7 @@ impl Anvil {
                 .port();
             let child = Command::new(&bin)
                 .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

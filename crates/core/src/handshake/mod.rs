@@ -64,7 +64,7 @@ pub const T_A2_LEN: usize = T_A2_HEADER_LEN + T_A2_PLAINTEXT_LEN + crate::kdf::T
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum HandshakeError {
-    /// The bytes do not parse (length, framing, off-curve key, signature encoding).
+    /// The bytes do not parse (record framing, message length, off-curve key).
     #[error("malformed handshake message: {0}")]
     Malformed(Malformed),
     /// A protocol version this node does not speak.

@@ -830,3 +830,93 @@ fn the_tests_use_the_signed_type() {
         "SessionRequest(address from,address to,uint64 timestamp,bytes32 ephemeralKeyHash)"
     );
 }
+
+#[test]
+fn states_can_move_between_tasks() {
+    // The node holds these across awaits in spawned tasks.
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    send::<ExpectT_A2>();
+    send::<PendingT_B1<'static>>();
+    send::<Session>();
+    send::<SecretKey>();
+    sync::<SecretKey>();
+    send::<MemoryReplayCache>();
+}
+
+// ---- past the AEAD: arbitrary plaintext inside a correctly encrypted body ----
+
+fn seal_t_b1_plaintext(alice: &PublicKey, e_b: &SecretKey, plaintext: &[u8]) -> Vec<u8> {
+    let d = domain();
+    let mut body = vec![VERSION, TYPE_T_B1];
+    body.extend_from_slice(&d.chain_id.to_be_bytes());
+    body.extend_from_slice(d.verifying_contract.as_bytes());
+    body.extend_from_slice(alice.address().as_bytes());
+    body.extend_from_slice(&e_b.public_key().compressed());
+    let mut pt = plaintext.to_vec();
+    let es = e_b.diffie_hellman(alice);
+    kdf::seal(&kdf::cipher(&t_b1_key(&es)), 0, &body, &mut pt);
+    body.extend_from_slice(&pt);
+    let mut rec = Vec::new();
+    write_record(&body, &mut rec);
+    rec
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+    /// A body that decrypts but holds arbitrary fields — or Bob's real ID and
+    /// key with an arbitrary signature — is refused with a named error.
+    #[test]
+    fn decrypted_garbage_is_refused(
+        random in proptest::collection::vec(proptest::prelude::any::<u8>(), T_B1_PLAINTEXT_LEN),
+        keep_identity in proptest::prelude::any::<bool>(),
+    ) {
+        let p = parties();
+        let mut pt = random.clone();
+        if keep_identity {
+            pt[..20].copy_from_slice(p.bob.address().as_bytes());
+            pt[20..28].copy_from_slice(&NOW.to_be_bytes());
+            pt[28..92].copy_from_slice(p.bob.public_key().as_xy());
+        }
+        let rec = seal_t_b1_plaintext(&p.alice.public_key(), &key(0xe9), &pt);
+        let err = read(&p, &rec, NOW).unwrap_err();
+        proptest::prop_assert!(matches!(
+            err,
+            HandshakeError::Malformed(_)
+                | HandshakeError::KeyMismatch { .. }
+                | HandshakeError::BadSignature { .. }
+                | HandshakeError::StaleTimestamp { .. }
+                | HandshakeError::Reflected
+        ), "{err:?}");
+    }
+
+    #[test]
+    fn decrypted_plaintext_of_wrong_length_is_refused(
+        len in 0usize..400,
+    ) {
+        proptest::prop_assume!(len != T_B1_PLAINTEXT_LEN);
+        let p = parties();
+        let rec = seal_t_b1_plaintext(&p.alice.public_key(), &key(0xe9), &vec![7u8; len]);
+        proptest::prop_assert!(read(&p, &rec, NOW).is_err());
+    }
+}
+
+#[test]
+fn sealing_helper_matches_the_real_layout() {
+    // So the property tests above really get past decryption.
+    let p = parties();
+    let e = key(0xe9);
+    let t = craft_t_b1(&domain(), &p.alice.public_key(), &e, &p.bob, NOW, None);
+    let es = e.diffie_hellman(&p.alice.public_key());
+    let mut pt = t[4 + T_B1_HEADER_LEN..].to_vec();
+    kdf::open(
+        &kdf::cipher(&t_b1_key(&es)),
+        0,
+        &t[4..4 + T_B1_HEADER_LEN],
+        &mut pt,
+    )
+    .unwrap();
+    assert_eq!(seal_t_b1_plaintext(&p.alice.public_key(), &e, &pt), t);
+    assert_eq!(read(&p, &t, NOW), Ok(()));
+}

@@ -164,3 +164,66 @@ pub async fn peer(reg: &Arc<dyn Registry>, dir: &std::path::Path, name: &str) ->
 }
 
 pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A message signed by `key` to `to`, ready for `Store::enqueue` (what
+/// `send` would queue), so a test can set its queue time.
+pub fn signed_message(
+    reg: &Arc<dyn Registry>,
+    key: &SecretKey,
+    to: Address,
+    text: &str,
+    sent_at: u64,
+) -> chainmail_node::store::OutgoingMessage {
+    use rand::RngCore;
+    let mut id = [0u8; 16];
+    rand::rng().fill_bytes(&mut id);
+    let m = chainmail_core::eip712::Message {
+        from: key.address(),
+        to,
+        id,
+        sent_at,
+        body_hash: chainmail_core::hash::keccak256(text.as_bytes()),
+    };
+    let signed = Signed::sign(key, &reg.domain(), m);
+    chainmail_node::store::OutgoingMessage {
+        message_id: id,
+        from: key.address(),
+        to,
+        body: text.to_owned(),
+        sent_at,
+        signature: signed.signature.to_bytes(),
+    }
+}
+
+/// Polls `done` until it holds. The bound only stops a hang; it is not a
+/// speed assertion.
+pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+    while !done() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "gave up waiting: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Runs `serve` (listener and outbox worker) for `node` on 127.0.0.1:0.
+pub async fn serve_node(node: &Node) -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel();
+    let node = node.clone();
+    let task = tokio::spawn(async move {
+        chainmail_node::serve(listener, node, async {
+            let _ = rx.await;
+        })
+        .await
+        .expect("serve");
+    });
+    Running {
+        addr,
+        stop: Some(tx),
+        task: Some(task),
+    }
+}
