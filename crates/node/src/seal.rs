@@ -181,6 +181,47 @@ impl crate::store::Store {
         })
     }
 
+    /// Seals the bodies still stored in clear (rows written before the
+    /// store was sealed), in one transaction; `secure_delete` overwrites the
+    /// old text. Returns how many rows were sealed.
+    pub(crate) fn reseal_legacy(&self) -> Result<usize, crate::store::StoreError> {
+        let Some(key) = self.seal.clone() else {
+            return Ok(0);
+        };
+        self.write(|tx| {
+            let mut n = 0;
+            for (table, peer_col, key_col) in [
+                (OUTBOX, "recipient", "message_id"),
+                (INBOX, "sender", "seq"),
+            ] {
+                let rows: Vec<(rusqlite::types::Value, Vec<u8>, Vec<u8>, String)> = {
+                    let mut stmt = tx.prepare(&format!(
+                        "SELECT {key_col}, message_id, {peer_col}, body FROM {table}
+                         WHERE typeof(body) = 'text'"
+                    ))?;
+                    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                        .collect::<Result<_, _>>()?
+                };
+                for (row, id, peer, body) in rows {
+                    let id: [u8; 16] = id
+                        .try_into()
+                        .map_err(|_| crate::store::StoreError::Corrupt("message id length"))?;
+                    let peer = Address(
+                        peer.try_into()
+                            .map_err(|_| crate::store::StoreError::Corrupt("address length"))?,
+                    );
+                    let sealed = key.seal(table, &row_key(&id, &peer), body.as_bytes())?;
+                    tx.execute(
+                        &format!("UPDATE {table} SET body = ?1 WHERE {key_col} = ?2"),
+                        rusqlite::params![sealed, row],
+                    )?;
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })
+    }
+
     /// How many messages the inbox and the outbox hold.
     pub fn counts(&self) -> Result<(u64, u64), crate::store::StoreError> {
         self.with(|c| {
@@ -302,6 +343,67 @@ mod tests {
         );
         let s = k.seal("t", b"r", &[]).unwrap();
         assert_eq!(k.open("t", b"r", &s).unwrap(), b"");
+    }
+
+    #[test]
+    fn a_store_written_in_clear_is_sealed_when_opened_with_a_key() {
+        use crate::store::{OutgoingMessage, ReceivedMessage, Store};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let secret = SecretKey::from_bytes(&[5; 32]).unwrap();
+        {
+            let s = Store::open(&path).unwrap();
+            s.enqueue(
+                &OutgoingMessage {
+                    message_id: [1; 16],
+                    from: secret.address(),
+                    to: Address([2; 20]),
+                    body: "legacy-outgoing-cleartext".into(),
+                    sent_at: 1,
+                    signature: [0; 65],
+                },
+                1,
+            )
+            .unwrap();
+            s.store_received(
+                &ReceivedMessage {
+                    message_id: [3; 16],
+                    from: Address([2; 20]),
+                    to: secret.address(),
+                    sent_at: 1,
+                    body: "legacy-incoming-cleartext".into(),
+                    signature: [0; 65],
+                    batch_root: None,
+                    batch_path: vec![],
+                    batch_index: None,
+                    batch_count: None,
+                },
+                2,
+            )
+            .unwrap();
+        }
+        let s = Store::open_sealed(&path, StoreKey::derive(&secret)).unwrap();
+        assert_eq!(
+            s.outbox(10).unwrap()[0].message.body,
+            "legacy-outgoing-cleartext"
+        );
+        assert_eq!(
+            s.inbox_after(0, 10).unwrap()[0].message.body,
+            "legacy-incoming-cleartext"
+        );
+        drop(s);
+        let mut bytes = std::fs::read(&path).unwrap();
+        if let Ok(wal) = std::fs::read(dir.path().join("s.db-wal")) {
+            bytes.extend(wal);
+        }
+        for needle in ["legacy-outgoing-cleartext", "legacy-incoming-cleartext"] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{needle}"
+            );
+        }
+        // Opened without the key, the sealed rows are refused, not garbled.
+        assert!(Store::open(&path).unwrap().inbox_after(0, 10).is_err());
     }
 
     #[test]

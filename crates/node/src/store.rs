@@ -318,7 +318,9 @@ impl Store {
     pub fn open_sealed(path: &Path, key: crate::seal::StoreKey) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
         conn.execute_batch("PRAGMA secure_delete = ON;")?;
-        Self::init(conn, Some(Arc::new(key)))
+        let store = Self::init(conn, Some(Arc::new(key)))?;
+        store.reseal_legacy()?;
+        Ok(store)
     }
 
     fn init(
