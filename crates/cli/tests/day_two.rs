@@ -460,3 +460,103 @@ fn export_and_import_with_messages() {
         Value::Array(vec![])
     );
 }
+
+#[test]
+fn bad_day_two_inputs_are_named() {
+    let w = World::new();
+    w.registered("alice");
+    let dir = w.dir.path();
+    let missing = dir.join("missing.json");
+    assert_eq!(
+        fails(&w, "alice", &["submit", missing.to_str().unwrap()]),
+        (Some(1), "BadCertificate".into())
+    );
+    let big = dir.join("big.json");
+    std::fs::write(&big, vec![b' '; 20_000]).unwrap();
+    assert_eq!(
+        fails(&w, "alice", &["submit", big.to_str().unwrap()]),
+        (Some(1), "BadCertificate".into())
+    );
+    // A register file handed to `revoke --from-file` is refused by kind.
+    let cert = dir.join("cert.json");
+    sign_only(&w, "alice", &["endpoint", "127.0.0.1:1"], &cert);
+    assert_eq!(
+        fails(
+            &w,
+            "alice",
+            &["revoke", "--yes", "--from-file", cert.to_str().unwrap()]
+        ),
+        (Some(1), "BadCertificate".into())
+    );
+    let mut wrong_action: Value = serde_json::from_slice(&std::fs::read(&cert).unwrap()).unwrap();
+    wrong_action["action"] = Value::from("renew");
+    std::fs::write(&cert, serde_json::to_vec(&wrong_action).unwrap()).unwrap();
+    assert_eq!(
+        fails(&w, "alice", &["submit", cert.to_str().unwrap()]),
+        (Some(1), "BadCertificate".into())
+    );
+    assert_eq!(
+        fails(&w, "alice", &["inbox", "--requests", "--contacts"]),
+        (Some(2), "ArgumentConflict".into())
+    );
+    assert_eq!(
+        fails(&w, "alice", &["revoke", "--from-file", "x", "--sign-only"]),
+        (Some(2), "ArgumentConflict".into())
+    );
+    assert_eq!(
+        fails(&w, "alice", &["verify", "nobody"]),
+        (Some(1), "UnknownContact".into())
+    );
+    assert_eq!(
+        fails(
+            &w,
+            "alice",
+            &["verify", "0x000000000000000000000000000000000000dEaD"]
+        ),
+        (Some(1), "UnknownIdentity".into())
+    );
+    assert_eq!(
+        fails(&w, "alice", &["contact", "remove", "nobody"]),
+        (Some(1), "UnknownContact".into())
+    );
+    assert_eq!(
+        fails(
+            &w,
+            "alice",
+            &[
+                "contact",
+                "add",
+                &"n".repeat(65),
+                "0x000000000000000000000000000000000000dEaD"
+            ]
+        ),
+        (Some(2), "BadContactNameTooLong".into())
+    );
+    // Importing over an existing identity is refused before anything is written.
+    let archive = dir.join("a.chainmail");
+    w.json_ok(
+        "alice",
+        &[
+            "export",
+            "--with-messages",
+            "--out",
+            archive.to_str().unwrap(),
+        ],
+        "export",
+    );
+    assert_eq!(
+        fails(
+            &w,
+            "alice",
+            &["init", "--from-keystore", archive.to_str().unwrap()]
+        ),
+        (Some(1), "AlreadyInitialized".into())
+    );
+    // Without the password nothing sealed can be read.
+    let out = run(w
+        .cmd("alice")
+        .env_remove("CHAINMAIL_PASSWORD")
+        .args(["--json", "inbox"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(one_json(&out)["error"]["kind"], "PasswordRequired");
+}
