@@ -152,3 +152,89 @@ pub fn decode_registered_key(id: Address, data: &[u8]) -> Result<PublicKey, Chai
     }
     Ok(key)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::decode_revert;
+    use alloy::sol_types::SolError;
+    use proptest::prelude::*;
+
+    proptest! {
+        // Bytes from a node or a file are hostile: decoding never panics.
+        #[test]
+        fn decoders_never_panic_on_arbitrary_bytes(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let id = Address([7; 20]);
+            let _ = decode_status(&data);
+            let _ = decode_is_valid(&data);
+            let _ = decode_endpoint(&data);
+            let _ = decode_verify_session(&data);
+            let _ = decode_registered_key(id, &data);
+            let _ = decode_revert(&data);
+        }
+    }
+
+    #[test]
+    fn revert_data_decodes_by_name_and_unknown_is_named() {
+        let e = R::StaleSequence {
+            sequence: 4,
+            current: 5,
+        }
+        .abi_encode();
+        assert_eq!(
+            decode_revert(&e),
+            crate::ContractError::StaleSequence {
+                sequence: 4,
+                current: 5
+            }
+        );
+        let big = R::EndpointTooLong {
+            length: alloy::primitives::U256::MAX,
+        }
+        .abi_encode();
+        assert_eq!(
+            decode_revert(&big),
+            crate::ContractError::EndpointTooLong { length: u64::MAX }
+        );
+        assert!(matches!(
+            decode_revert(&[1, 2, 3, 4, 5]),
+            crate::ContractError::Unknown { len: 5, .. }
+        ));
+        assert!(matches!(
+            decode_revert(&[]),
+            crate::ContractError::Unknown { len: 0, .. }
+        ));
+    }
+
+    #[test]
+    fn registered_log_with_a_key_of_another_id_is_refused() {
+        use alloy::sol_types::SolValue;
+        let key = chainmail_core::SecretKey::generate(&mut rand::rng()).public_key();
+        let data = Bytes::copy_from_slice(key.as_xy()).abi_encode();
+        assert_eq!(decode_registered_key(key.address(), &data).unwrap(), key);
+        assert!(matches!(
+            decode_registered_key(Address([1; 20]), &data),
+            Err(ChainError::InvalidData(_))
+        ));
+        // 65-byte key (with the 0x04 prefix) is not the contract's format.
+        let mut long = vec![4u8];
+        long.extend_from_slice(key.as_xy());
+        let data = Bytes::from(long).abi_encode();
+        assert!(decode_registered_key(key.address(), &data).is_err());
+    }
+
+    #[test]
+    fn endpoint_longer_than_the_contract_allows_is_refused() {
+        use alloy::sol_types::SolCall;
+        let out = R::endpointOfCall::abi_encode_returns(&R::endpointOfReturn {
+            endpoint: "x".repeat(256),
+            sequence: 1,
+        });
+        assert!(decode_endpoint(&out).is_err());
+        let out = R::endpointOfCall::abi_encode_returns(&R::endpointOfReturn {
+            endpoint: String::new(),
+            sequence: 0,
+        });
+        assert_eq!(decode_endpoint(&out).unwrap(), None);
+    }
+}

@@ -154,6 +154,10 @@ pub enum Command {
         /// true` in config.toml)
         #[arg(long)]
         contacts_only: bool,
+        /// Also ask the registry's verifySession about every session request
+        /// that passed the local checks (one chain call per handshake)
+        #[arg(long)]
+        verify_on_chain: bool,
     },
     /// Send a message (stored in the outbox first; delivered now if possible)
     Send {
@@ -204,6 +208,8 @@ pub enum Command {
         #[arg(long)]
         with_messages: bool,
     },
+    /// Sent messages and where each stands (queued, delivered, rejected, expired)
+    Outbox,
     /// The paper's section 4, narrated, on a throw-away chain
     Demo,
     /// Print a shell completion script

@@ -203,6 +203,10 @@ pub struct MessageReport {
     pub batch_path: Option<Vec<String>>,
     /// The sender's contact name, or null for a stranger (a request).
     pub contact: Option<String>,
+    /// This message's leaf index in its batch when batch-signed, else null.
+    pub batch_index: Option<u32>,
+    /// Messages in its batch when batch-signed, else null.
+    pub batch_count: Option<u32>,
 }
 
 impl Report for MessageReport {
@@ -237,6 +241,63 @@ impl Report for InboxReport {
         self.messages
             .iter()
             .map(Report::human)
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// One outbox message (`outbox`).
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboxMessageReport {
+    /// 0x + 32 hex.
+    pub message_id: String,
+    /// EIP-55 recipient.
+    pub to: String,
+    /// `queued`, `delivered`, `rejected` or `expired`.
+    pub status: &'static str,
+    /// Why not delivered (the last error while queued; the refusal or the
+    /// expiry otherwise), null when delivered.
+    pub reason: Option<String>,
+    /// Delivery attempts that failed so far.
+    pub attempts: u32,
+    /// Unix seconds, when it was queued.
+    pub created_at: u64,
+    /// Unix seconds, the next attempt (queued), else null.
+    pub next_attempt_at: Option<u64>,
+    /// Unix seconds, when it was delivered, rejected or expired, else null.
+    pub finished_at: Option<u64>,
+    /// The text.
+    pub body: String,
+}
+
+/// `outbox`.
+#[derive(Debug, Clone, Serialize)]
+pub struct OutboxReport {
+    /// Newest first.
+    pub messages: Vec<OutboxMessageReport>,
+}
+
+impl Report for OutboxReport {
+    fn human(&self) -> String {
+        if self.messages.is_empty() {
+            return "outbox empty".to_owned();
+        }
+        self.messages
+            .iter()
+            .map(|m| {
+                let mut line = format!(
+                    "[{}] {} → {} {}",
+                    fmt_time(m.created_at),
+                    m.message_id,
+                    m.to,
+                    m.status
+                );
+                if let Some(r) = &m.reason {
+                    line.push_str(": ");
+                    line.push_str(&printable(r).replace('\n', " "));
+                }
+                line
+            })
             .collect::<Vec<_>>()
             .join("\n")
     }

@@ -1,11 +1,12 @@
 //! The messaging commands over the node crate: `serve` (the node: accept
 //! sessions, deliver the outbox), `send` (outbox first, then deliver and wait
-//! for the ack) and `inbox` (the verified messages this node stored).
+//! for the ack), `inbox` (the verified messages this node stored) and
+//! `outbox` (what it sent, and where each message stands).
 
 use std::time::Duration;
 
 use crate::peer::Peer;
-use chainmail_node::store::{InboxEntry, Store};
+use chainmail_node::store::{InboxEntry, OutboxState, Store};
 use chainmail_node::{Node, NodeError, NodeOptions, SendStatus};
 use serde::Serialize;
 
@@ -13,7 +14,9 @@ use crate::commands::chain::{chain_failure, open_registry};
 use crate::commands::identity::unlock;
 use crate::commands::runtime;
 use crate::error::{Failure, exit, variant_name};
-use crate::output::{self, InboxReport, MessageReport, Report, SendReport};
+use crate::output::{
+    self, InboxReport, MessageReport, OutboxMessageReport, OutboxReport, Report, SendReport,
+};
 use crate::progress::Spinner;
 use crate::settings::Settings;
 
@@ -21,12 +24,19 @@ use crate::settings::Settings;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
 
 /// The node for this home: its key, the chain, its store, its options.
-async fn open_node(settings: &Settings, contacts_only: bool) -> Result<Node, Failure> {
+async fn open_node(
+    settings: &Settings,
+    contacts_only: bool,
+    verify_on_chain: bool,
+) -> Result<Node, Failure> {
     let secret = unlock(settings)?;
     let store = open_store(settings, &secret)?;
     // Sessions and deliveries only read the chain: no payer needed.
     let registry = open_registry(settings, None).await?;
-    let mut options = NodeOptions::default();
+    let mut options = NodeOptions {
+        verify_on_chain,
+        ..NodeOptions::default()
+    };
     if let Some(secs) = settings.config.max_age_secs {
         options.max_age = Duration::from_secs(secs);
     }
@@ -38,7 +48,8 @@ async fn open_node(settings: &Settings, contacts_only: bool) -> Result<Node, Fai
 pub fn send(settings: &Settings, to: &Peer, text: &str, timeout: Duration) -> Result<u8, Failure> {
     let rt = runtime()?;
     rt.block_on(async {
-        let node = open_node(settings, false).await?;
+        // `send` answers no handshakes: verify_on_chain would do nothing.
+        let node = open_node(settings, false, false).await?;
         let to = to.resolve(node.store())?;
         let outcome = {
             let _spin = Spinner::start(format!("delivering to {to}"));
@@ -79,12 +90,13 @@ impl Report for ServeReport {
     }
 }
 
-/// `serve [--listen HOST:PORT]`: the listener and the outbox worker until
-/// Ctrl-C or SIGTERM.
+/// `serve [--listen HOST:PORT] [--contacts-only] [--verify-on-chain]`: the
+/// listener and the outbox worker until Ctrl-C or SIGTERM.
 pub fn serve(
     settings: &Settings,
     listen: Option<&str>,
     contacts_only: bool,
+    verify_on_chain: bool,
 ) -> Result<u8, Failure> {
     let listen = listen
         .map(str::to_owned)
@@ -92,7 +104,7 @@ pub fn serve(
         .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
     let rt = runtime()?;
     rt.block_on(async {
-        let node = open_node(settings, contacts_only).await?;
+        let node = open_node(settings, contacts_only, verify_on_chain).await?;
         let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
             Failure::new(
                 "CannotListen",
@@ -291,6 +303,41 @@ pub fn message_report(entry: &InboxEntry) -> MessageReport {
                 .map(|h| format!("0x{}", hex::encode(h)))
                 .collect()
         }),
+        batch_index: m.batch_root.and(m.batch_index),
+        batch_count: m.batch_root.and(m.batch_count),
         contact: None,
     }
+}
+
+/// How many outbox rows `outbox` shows at most (newest first).
+const OUTBOX_LIMIT: u32 = 10_000;
+
+/// `outbox`: what this identity sent and where each message stands.
+pub fn outbox(settings: &Settings) -> Result<u8, Failure> {
+    let secret = unlock(settings)?;
+    let store = open_store(settings, &secret)?;
+    let rows = store.outbox(OUTBOX_LIMIT).map_err(store_failure)?;
+    let messages = rows
+        .into_iter()
+        .map(|e| {
+            let queued = e.state == OutboxState::Queued;
+            OutboxMessageReport {
+                message_id: format!("0x{}", hex::encode(e.message.message_id)),
+                to: e.message.to.to_string(),
+                status: e.state.as_str(),
+                reason: if e.state == OutboxState::Delivered {
+                    None
+                } else {
+                    e.last_error
+                },
+                attempts: e.attempts,
+                created_at: e.created_at,
+                next_attempt_at: queued.then_some(e.next_attempt_at),
+                finished_at: e.finished_at,
+                body: e.message.body,
+            }
+        })
+        .collect();
+    output::print(&OutboxReport { messages }, settings.json);
+    Ok(exit::OK)
 }

@@ -1,6 +1,6 @@
 //! The commands, one module per group: `identity` (init, id), `registry`
 //! (register, endpoint, lookup, renew, revoke, deploy), `messaging` (serve,
-//! send, inbox) and `completions`. Each returns the exit code of a command
+//! send, inbox, outbox) and `completions`. Each returns the exit code of a command
 //! that ran (0, or 69/75 for `send`) or a [`Failure`].
 
 pub mod chain;
@@ -80,7 +80,8 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
                 Command::Serve {
                     listen,
                     contacts_only,
-                } => messaging::serve(&settings, listen.as_deref(), contacts_only),
+                    verify_on_chain,
+                } => messaging::serve(&settings, listen.as_deref(), contacts_only, verify_on_chain),
                 Command::Contact { command } => match command {
                     ContactCommand::Add { name, id } => contacts::add(&settings, &name, id),
                     ContactCommand::List => contacts::list(&settings),
@@ -95,6 +96,7 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
                 Command::Export { out, with_messages } => {
                     transfer::export(&settings, out.as_deref(), with_messages)
                 }
+                Command::Outbox => messaging::outbox(&settings),
                 Command::Completions { .. } | Command::Demo => unreachable_command(),
             }
         }

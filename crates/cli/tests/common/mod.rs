@@ -229,6 +229,13 @@ impl World {
             .cmd(from)
             .args(["--json", "send", to, text, "--timeout", timeout]));
         let v = one_json(&out);
+        // A failed `send` prints an error object: say which, with its log.
+        assert!(
+            v.get("error").is_none(),
+            "send failed (exit {:?}): {v}; stderr: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert_schema("send", &v);
         (out.status.code(), v)
     }

@@ -920,3 +920,42 @@ fn sealing_helper_matches_the_real_layout() {
     assert_eq!(seal_t_b1_plaintext(&p.alice.public_key(), &e, &pt), t);
     assert_eq!(read(&p, &t, NOW), Ok(()));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+    /// Bob's side: a T_A2 that decrypts (the test knows E_B) but holds
+    /// arbitrary fields, or Alice's real ID/key/T+1 with an arbitrary
+    /// signature, is refused by name.
+    #[test]
+    fn decrypted_garbage_t_a2_is_refused(
+        random in proptest::collection::vec(proptest::prelude::any::<u8>(), T_A2_PLAINTEXT_LEN),
+        keep_identity in proptest::prelude::any::<bool>(),
+    ) {
+        let p = parties();
+        let (x, t_b1, e_b) = bob_start_fixed(&p, [0x31; 32]);
+        let e_a = key(0x32);
+        let mut pt = random.clone();
+        if keep_identity {
+            pt[..20].copy_from_slice(p.alice.address().as_bytes());
+            pt[20..28].copy_from_slice(&(NOW + 1).to_be_bytes());
+            pt[28..92].copy_from_slice(p.alice.public_key().as_xy());
+        }
+        let es = e_b.diffie_hellman(&p.alice.public_key());
+        let ee = e_a.diffie_hellman(&e_b.public_key());
+        let mut body = vec![VERSION, TYPE_T_A2];
+        body.extend_from_slice(&e_a.public_key().compressed());
+        kdf::seal(&kdf::cipher(&t_a2_key(&es, &ee, &keccak256(&t_b1[4..]))), 0, &body, &mut pt);
+        body.extend_from_slice(&pt);
+        let mut rec = Vec::new();
+        write_record(&body, &mut rec);
+        let err = x.read_t_a2(&rec).unwrap_err();
+        proptest::prop_assert!(matches!(
+            err,
+            HandshakeError::Malformed(_)
+                | HandshakeError::KeyMismatch { .. }
+                | HandshakeError::BadSignature { .. }
+                | HandshakeError::TimestampMismatch { .. }
+        ), "{err:?}");
+    }
+}
