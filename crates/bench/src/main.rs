@@ -120,10 +120,11 @@ fn main() -> Result<()> {
             1 => rows.extend(rows::handshakes::run(
                 &plan, &pair, &chain, &rt, &mut notes,
             )?),
-            2 => rows.extend(rows::messages::run(&plan, &pair, &mut notes)?),
-            3 | 4 => {
-                if !args.rows.contains(&2) {
+            // Rows 2–4 share their links: one run measures all three.
+            2..=4 => {
+                if args.rows.iter().find(|r| (2..=4).contains(*r)) == Some(r) {
                     rows.extend(rows::messages::run(&plan, &pair, &mut notes)?);
+                    rows.extend(rows::node::run(&plan, &rt, dir.path(), &mut notes)?);
                 }
             }
             5 => rows.extend(rows::memory::run(&plan, &rt, dir.path(), &mut notes)?),

@@ -40,7 +40,8 @@ pub struct NodeOptions {
     /// handshake permit is held, and would let a flood of genuine T_B1s
     /// hammer the RPC provider. Turn it on when the chain's word must be
     /// fresh for every session (it closes the status-cache window: an ID
-    /// revoked within the last TTL is refused at once).
+    /// revoked within the last TTL is refused at once). When the chain
+    /// cannot be asked, the session is refused (fails closed).
     pub verify_on_chain: bool,
 }
 

@@ -5,3 +5,4 @@ pub mod gas;
 pub mod handshakes;
 pub mod memory;
 pub mod messages;
+pub mod node;

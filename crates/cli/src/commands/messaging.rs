@@ -309,8 +309,9 @@ pub fn message_report(entry: &InboxEntry) -> MessageReport {
     }
 }
 
-/// How many outbox rows `outbox` shows at most (newest first).
-const OUTBOX_LIMIT: u32 = 10_000;
+/// How many outbox rows `outbox` shows at most (the newest): bodies are up
+/// to 60 KiB, so this bounds the memory a big outbox can take (≤ 60 MiB).
+const OUTBOX_LIMIT: u32 = 1000;
 
 /// `outbox`: what this identity sent and where each message stands.
 pub fn outbox(settings: &Settings) -> Result<u8, Failure> {
