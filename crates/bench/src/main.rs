@@ -1,4 +1,4 @@
-//! `chainmail-bench`: measures chainmail and the protocols a user would pick
+//! `chainmail-bench` (see README.md): measures chainmail and the protocols a user would pick
 //! instead (rustls mutual TLS 1.3, snow Noise IK/XK) in the same run on the
 //! same machine, prints one table of ratios and, with `--write PATH`, puts it
 //! in BENCHMARKS.md. Run by `scripts/bench` (`--smoke` for CI: every row for

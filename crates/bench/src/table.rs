@@ -114,6 +114,11 @@ pub fn fmt_num(v: f64) -> String {
     }
 }
 
+/// A count with thousands separators.
+pub fn fmt_int(n: usize) -> String {
+    group(&n.to_string())
+}
+
 fn group(digits: &str) -> String {
     let (sign, digits) = match digits.strip_prefix('-') {
         Some(d) => ("-", d),
@@ -189,6 +194,8 @@ mod tests {
         assert_eq!(fmt_num(12.345), "12.3");
         assert_eq!(fmt_num(0.456), "0.46");
         assert_eq!(fmt_num(f64::NAN), "—");
+        assert_eq!(fmt_int(60), "60");
+        assert_eq!(fmt_int(1_000_000), "1,000,000");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use chainmail_chain::embedded::system_clock;
 use chainmail_core::{Address, SecretKey};
 
 use crate::measure::{Cpu, Plan, median};
-use crate::table::{Better, Row, fmt_num};
+use crate::table::{Better, Row, fmt_int};
 
 /// Median lookups/s over `plan.repeats` windows, walking `ids` in a scattered order.
 fn lookups(plan: &Plan, chain: &EmbeddedRegistry, ids: &[Address]) -> Result<f64> {
@@ -69,7 +69,7 @@ pub fn run(
             6,
             format!(
                 "embedded chain: status lookups per core-second, {} registered IDs",
-                fmt_num(small as f64)
+                fmt_int(small as usize)
             ),
             "/s",
             Better::Higher,
@@ -112,7 +112,7 @@ fn million(plan: &Plan, dir: &Path, notes: &mut Vec<String>) -> Result<Vec<Row>>
     let reopened = start.elapsed();
     notes.push(format!(
         "Row 6: the {} statuses were written through chainmail-chain's test-only `bench-internals` path (straight into the contract's storage, one block) in {:.1} s; reopening the file (integrity check over every slot) took {:.1} s. Each lookup runs the contract's `status()` in revm against the file.",
-        fmt_num(count as f64),
+        fmt_int(count as usize),
         written.as_secs_f64(),
         reopened.as_secs_f64()
     ));
@@ -123,7 +123,7 @@ fn million(plan: &Plan, dir: &Path, notes: &mut Vec<String>) -> Result<Vec<Row>>
             6,
             format!(
                 "embedded chain: status lookups per core-second, {} IDs",
-                fmt_num(count as f64)
+                fmt_int(count as usize)
             ),
             "/s",
             Better::Higher,

@@ -215,7 +215,10 @@ pub fn run(plan: &Plan, pair: &Pair, notes: &mut Vec<String>) -> Result<Vec<Row>
         .peer(1, mb(r[2]))
         .peer(2, mb(r[3]));
         let met = r[0] >= 1.2e9;
-        rows.push(row.goal(format!("≥ 1,200 MB/s: {:.0}", mb(r[0])), met));
+        rows.push(row.goal(
+            format!("≥ 1,200 MB/s: {}", crate::table::fmt_num(mb(r[0]))),
+            met,
+        ));
     }
 
     // Row 4: send→ack latency.
@@ -275,7 +278,7 @@ pub fn run(plan: &Plan, pair: &Pair, notes: &mut Vec<String>) -> Result<Vec<Row>
     }
     notes.push(format!(
         "Row 4: {} round trips per protocol on one connection with TCP_NODELAY; the ack is a `Wire::Ack` frame for chainmail, a 16-byte record for the peers. It excludes storage: the node's durable `send` is its own row.",
-        slices * (rounds / slices)
+        crate::table::fmt_int(slices * (rounds / slices))
     ));
     Ok(rows)
 }
