@@ -10,6 +10,7 @@ use chainmail_core::Address;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::duration;
+use crate::peer::Peer;
 
 /// Secure peer-to-peer messaging where a smart contract replaces the
 /// certificate authority (Khacef & Pujolle, section 4).
@@ -87,34 +88,60 @@ pub enum Command {
         /// Also publish where this ID is reached
         #[arg(long, value_name = "HOST:PORT")]
         endpoint: Option<String>,
+        /// Print the signed certificate (JSON) instead of sending it; anyone
+        /// with a payer key can then `chainmail submit` it
+        #[arg(long)]
+        sign_only: bool,
     },
     /// Publish where this ID is reached (setEndpoint)
     Endpoint {
         /// host:port peers should dial
         #[arg(value_name = "HOST:PORT")]
         endpoint: String,
+        /// Print the signed endpoint (JSON) instead of sending it
+        #[arg(long)]
+        sign_only: bool,
     },
     /// What the chain says of an ID
     Lookup {
-        /// The ID (EIP-55 checksummed, or all lower case)
-        #[arg(value_name = "ID", value_parser = parse_id)]
-        id: Address,
+        /// The ID (EIP-55 checksummed, or all lower case) or a contact name
+        #[arg(value_name = "ID|NAME", value_parser = crate::peer::parse)]
+        id: Peer,
     },
     /// Extend this identity's validity
     Renew {
         /// New validity, counted from now (30d, 1y, 12h…)
         #[arg(long, value_name = "DUR", default_value = "365d", value_parser = parse_validity, allow_hyphen_values = true)]
         valid_for: Duration,
+        /// Print the signed renewal (JSON) instead of sending it
+        #[arg(long)]
+        sign_only: bool,
     },
     /// Revoke this identity, for good
     Revoke {
         /// Do not ask for confirmation
         #[arg(long)]
         yes: bool,
-        /// Submit this signed revocation certificate (saved by `register` as
-        /// revocation.json) instead of signing one: works without the key
-        #[arg(long, value_name = "FILE")]
-        certificate: Option<PathBuf>,
+        /// Submit this signed revocation certificate (saved by `init` and
+        /// `register` as revocation.json) instead of signing one: works
+        /// without the key
+        #[arg(
+            long,
+            visible_alias = "certificate",
+            value_name = "FILE",
+            conflicts_with = "sign_only"
+        )]
+        from_file: Option<PathBuf>,
+        /// Print a signed revocation (JSON) instead of sending it
+        #[arg(long)]
+        sign_only: bool,
+    },
+    /// Submit a signed certificate, renewal, revocation or endpoint made with
+    /// --sign-only (the relayer side: the payer key pays the gas)
+    Submit {
+        /// The JSON file `--sign-only` printed
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
     },
     /// Deploy the registry contract (rpc chains); prints its address
     Deploy,
@@ -123,6 +150,10 @@ pub enum Command {
         /// Address to listen on [default: from config.toml, else 127.0.0.1:7400]
         #[arg(long, value_name = "HOST:PORT")]
         listen: Option<String>,
+        /// Accept sessions from named contacts only (also `contacts_only =
+        /// true` in config.toml)
+        #[arg(long)]
+        contacts_only: bool,
         /// Also ask the registry's verifySession about every session request
         /// that passed the local checks (one chain call per handshake)
         #[arg(long)]
@@ -130,9 +161,9 @@ pub enum Command {
     },
     /// Send a message (stored in the outbox first; delivered now if possible)
     Send {
-        /// The recipient's ID
-        #[arg(value_name = "ID", value_parser = parse_id)]
-        to: Address,
+        /// The recipient's ID or contact name
+        #[arg(value_name = "ID|NAME", value_parser = crate::peer::parse)]
+        to: Peer,
         /// The message text
         #[arg(value_name = "TEXT")]
         text: String,
@@ -145,6 +176,37 @@ pub enum Command {
         /// Keep printing messages as they arrive
         #[arg(long)]
         follow: bool,
+        /// Only messages from IDs that are not contacts (first contact)
+        #[arg(long, conflicts_with = "contacts")]
+        requests: bool,
+        /// Only messages from contacts
+        #[arg(long)]
+        contacts: bool,
+    },
+    /// Local names for IDs (never on chain), verification marks, blocking
+    Contact {
+        /// What to do.
+        #[command(subcommand)]
+        command: ContactCommand,
+    },
+    /// Show the safety number (and QR code) to compare with a peer out of band
+    Verify {
+        /// The peer's ID or contact name
+        #[arg(value_name = "ID|NAME", value_parser = crate::peer::parse)]
+        peer: Peer,
+        /// Do not draw the QR code
+        #[arg(long)]
+        no_qr: bool,
+    },
+    /// Export this identity: the V3 keystore, or with --with-messages one
+    /// encrypted archive of keystore and message store
+    Export {
+        /// Write here instead of stdout (required with --with-messages)
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Include the message store (inbox, outbox, contacts)
+        #[arg(long)]
+        with_messages: bool,
     },
     /// Sent messages and where each stands (queued, delivered, rejected, expired)
     Outbox,
@@ -155,6 +217,46 @@ pub enum Command {
         /// The shell
         #[arg(value_enum)]
         shell: Shell,
+    },
+}
+
+/// `contact` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ContactCommand {
+    /// Name an ID (or rename it)
+    Add {
+        /// A local name (1-64 characters, not starting with 0x)
+        #[arg(value_name = "NAME", value_parser = parse_name)]
+        name: String,
+        /// The ID
+        #[arg(value_name = "ID", value_parser = parse_id)]
+        id: Address,
+    },
+    /// List contacts and blocked IDs
+    List,
+    /// Forget a contact (name, verified mark, block)
+    Remove {
+        /// Contact name or ID
+        #[arg(value_name = "NAME|ID", value_parser = crate::peer::parse)]
+        peer: Peer,
+    },
+    /// Mark a contact verified, after comparing the safety number (`chainmail verify`)
+    Verify {
+        /// Contact name or ID
+        #[arg(value_name = "NAME|ID", value_parser = crate::peer::parse)]
+        peer: Peer,
+    },
+    /// Refuse sessions from this ID at the handshake
+    Block {
+        /// Contact name or ID
+        #[arg(value_name = "NAME|ID", value_parser = crate::peer::parse)]
+        peer: Peer,
+    },
+    /// Accept sessions from this ID again
+    Unblock {
+        /// Contact name or ID
+        #[arg(value_name = "NAME|ID", value_parser = crate::peer::parse)]
+        peer: Peer,
     },
 }
 
@@ -190,6 +292,11 @@ fn parse_validity(text: &str) -> Result<Duration, duration::DurationError> {
 
 fn parse_timeout(text: &str) -> Result<Duration, duration::DurationError> {
     duration::parse_timeout(text)
+}
+
+/// Contact names are checked before anything is opened.
+fn parse_name(text: &str) -> Result<String, chainmail_node::contacts::NameError> {
+    chainmail_node::contacts::check_name(text).map(|()| text.to_owned())
 }
 
 /// IDs are parsed strictly (EIP-55), before anything is looked up.

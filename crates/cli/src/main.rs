@@ -10,7 +10,9 @@ mod duration;
 mod error;
 mod output;
 mod password;
+mod peer;
 mod progress;
+mod safety;
 mod settings;
 
 use std::io::IsTerminal;
@@ -75,6 +77,8 @@ fn usage_error(e: clap::Error) -> ExitCode {
                 d.kind().to_owned()
             } else if let Some(a) = src.downcast_ref::<chainmail_core::AddressParseError>() {
                 variant_name(&format!("{a:?}"))
+            } else if let Some(n) = src.downcast_ref::<chainmail_node::contacts::NameError>() {
+                format!("BadContactName{}", variant_name(&format!("{n:?}")))
             } else {
                 format!("{:?}", e.kind())
             }

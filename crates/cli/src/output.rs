@@ -201,6 +201,8 @@ pub struct MessageReport {
     pub batch_root: Option<String>,
     /// Merkle path (0x + 64 hex each) when batch-signed, else null.
     pub batch_path: Option<Vec<String>>,
+    /// The sender's contact name, or null for a stranger (a request).
+    pub contact: Option<String>,
     /// This message's leaf index in its batch when batch-signed, else null.
     pub batch_index: Option<u32>,
     /// Messages in its batch when batch-signed, else null.
@@ -212,7 +214,10 @@ impl Report for MessageReport {
         format!(
             "[{}] {} → {} ({}): {}",
             fmt_time(self.sent_at),
-            self.from,
+            match &self.contact {
+                Some(n) => format!("{} ({})", printable(n), self.from),
+                None => format!("{} (request)", self.from),
+            },
             self.to,
             self.message_id,
             // Continuation lines indented: a body cannot fake another message's line.

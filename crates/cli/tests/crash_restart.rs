@@ -98,8 +98,17 @@ fn relay(client: TcpStream, target: SocketAddr, budget: usize) {
     }
 }
 
+/// The identity's store, opened the way the CLI opens it: sealed with the
+/// store key derived from the identity key (bodies are encrypted at rest).
 fn store(w: &World, name: &str) -> Store {
-    Store::open(&Home::at(w.home(name)).store()).unwrap()
+    let home = Home::at(w.home(name));
+    let secret =
+        chainmail_node::keystore::load(&home.keystore(), common::PASSWORD.as_bytes()).unwrap();
+    Store::open_sealed(
+        &home.store(),
+        chainmail_node::seal::StoreKey::derive(&secret),
+    )
+    .unwrap()
 }
 
 /// Polls until `done` holds; the bound only stops a hang.

@@ -141,7 +141,7 @@ fn revocation_certificate_saved_at_registration_revokes_without_the_key() {
     let v = w.json_ok(
         "bob",
         &["revoke", "--yes", "--certificate", cert.to_str().unwrap()],
-        "transaction",
+        "submit",
     );
     assert_eq!(v["id"], alice.as_str());
     let l = w.json_ok("bob", &["lookup", &alice], "lookup");

@@ -60,6 +60,8 @@ pub struct Config {
     pub payer_key_file: Option<PathBuf>,
     /// How long the outbox retries a message before marking it expired.
     pub max_age_secs: Option<u64>,
+    /// Accept sessions from named contacts only (`serve --contacts-only`).
+    pub contacts_only: Option<bool>,
 }
 
 impl Config {

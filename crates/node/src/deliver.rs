@@ -305,11 +305,19 @@ async fn deliver_inner(
     let _ = stream.set_nodelay(true);
     let mut session = SecureStream::initiate(node, stream, to, key, deadline)
         .await
-        .map_err(|e| {
-            Failure::Temporary(format!(
+        .map_err(|e| match e {
+            // A responder that refuses us and an impostor that cannot read
+            // our request look the same from here: both just close.
+            crate::session::SessionError::Refused => Failure::Temporary(format!(
+                "the recipient refused the session: the handshake with {} ended with the \
+                 connection closed on our request ({to} may have blocked this ID or accept \
+                 contacts only; or whoever is there does not hold {to}'s key)",
+                endpoint.endpoint
+            )),
+            e => Failure::Temporary(format!(
                 "handshake with {} failed: the peer there did not prove it holds {to}'s key ({e})",
                 endpoint.endpoint
-            ))
+            )),
         })?;
     info!(to = %to, "session established");
 

@@ -1,12 +1,14 @@
 #![doc = include_str!("../README.md")]
 
 pub mod config;
+pub mod contacts;
 pub mod deliver;
 pub mod frame;
 pub mod home;
 pub mod keystore;
 pub mod limits;
 pub mod node;
+pub mod seal;
 pub mod server;
 pub mod session;
 pub mod status_cache;

@@ -27,6 +27,9 @@ pub struct NodeOptions {
     pub limits: Limits,
     /// How long undelivered messages are retried before being marked expired.
     pub max_age: Duration,
+    /// Accept sessions only from named, unblocked contacts (blocked IDs are
+    /// refused whatever this says).
+    pub contacts_only: bool,
     /// Also ask the registry's `verifySession` about every session request
     /// that passed the local checks (the paper's §4.1.3 step 2, verbatim).
     ///
@@ -47,6 +50,7 @@ impl Default for NodeOptions {
         Self {
             limits: Limits::default(),
             max_age: DEFAULT_MAX_AGE,
+            contacts_only: false,
             verify_on_chain: false,
         }
     }

@@ -93,6 +93,15 @@ pub enum SessionError {
     /// The store failed.
     #[error(transparent)]
     Node(#[from] NodeError),
+    /// Responder side: the initiator is blocked (or not a contact while the
+    /// node accepts contacts only). It is told nothing; the connection closes.
+    #[error("session request from {0} refused: blocked, or not a contact")]
+    NotAdmitted(Address),
+    /// Initiator side: the responder closed the connection instead of
+    /// answering our session request (it refused us: blocked, contacts
+    /// only, or it judged our ID not valid).
+    #[error("the recipient refused the session")]
+    Refused,
 }
 
 /// Replay protection already done: the node checks and inserts (ID_B,
@@ -173,7 +182,10 @@ impl SecureStream {
         )?;
         stream.write_all(&t_b1).await?;
         let mut reader = RecordReader::new(MAX_RECORD_BODY);
-        let t_a2 = reader.next(&mut stream).await?;
+        let t_a2 = match reader.next(&mut stream).await {
+            Err(FrameError::Closed) => return Err(SessionError::Refused),
+            r => r?,
+        };
         let (session, confirm) = state.read_t_a2(&t_a2)?;
         stream.write_all(&confirm).await?;
         Ok(Self {
@@ -216,6 +228,15 @@ impl SecureStream {
         let pending = responder.read_t_b1(&t_b1, unix_now())?;
         let initiator = pending.initiator();
         debug!(from = %initiator, "T_B1 checked locally");
+        // Blocked IDs (and strangers in contacts-only mode) are refused
+        // before any chain call; they learn only that the handshake failed.
+        let contacts_only = node.options().contacts_only;
+        if !node
+            .db(move |s| s.admits(&initiator, contacts_only))
+            .await?
+        {
+            return Err(SessionError::NotAdmitted(initiator));
+        }
         let initiator_status = node.status(initiator).await?;
         let own_status = node.status(node.address()).await?;
         let now = unix_now();

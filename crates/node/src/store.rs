@@ -22,6 +22,8 @@ use std::time::Duration;
 use chainmail_core::Address;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use crate::seal::{INBOX, OUTBOX};
+
 /// How long a write waits for another process holding the lock before
 /// failing with [`StoreError::Busy`]: long enough to ride out another
 /// process's transaction (milliseconds), short enough to report a stuck one.
@@ -90,6 +92,12 @@ pub const MIGRATIONS: &[&str] = &[
     // as the path (the core's `MessageProof::Batch`).
     "ALTER TABLE inbox ADD COLUMN batch_index INTEGER;
     ALTER TABLE inbox ADD COLUMN batch_count INTEGER;",
+    // 3: contacts (see `contacts`): a keyed digest of the ID as the index,
+    // the record (name, ID, verified, blocked) sealed.
+    "CREATE TABLE contacts (
+        lookup BLOB PRIMARY KEY,
+        record BLOB NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 /// What can go wrong with the store.
@@ -121,6 +129,10 @@ pub enum StoreError {
     /// Any other SQLite error.
     #[error("message store: {0}")]
     Sqlite(rusqlite::Error),
+    /// A sealed value did not open (wrong identity's store, damaged), or
+    /// the store is sealed and was opened without its key.
+    #[error("message store: {0}")]
+    Sealed(#[from] crate::seal::SealError),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -264,6 +276,10 @@ pub struct Store {
     // process's writers avoids SQLITE_BUSY between them. Other processes are
     // arbitrated by SQLite's own file locks and the busy timeout.
     conn: Arc<Mutex<Connection>>,
+    // Why optional: a store opened with [`Store::open_sealed`] seals bodies
+    // and contacts (see `seal`); [`Store::open`] keeps them in clear (tests,
+    // and stores made before encryption at rest, read as they are).
+    pub(crate) seal: Option<Arc<crate::seal::StoreKey>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -293,10 +309,24 @@ impl Store {
     /// Opens (creating if needed) the store at `path` and migrates it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let conn = Connection::open(path)?;
-        Self::init(conn)
+        Self::init(conn, None)
     }
 
-    fn init(mut conn: Connection) -> Result<Self, StoreError> {
+    /// Opens (creating if needed) the store at `path`, sealing message
+    /// bodies and contacts with `key` (encryption at rest; see `seal`).
+    /// Deleted content is overwritten (`secure_delete`).
+    pub fn open_sealed(path: &Path, key: crate::seal::StoreKey) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.execute_batch("PRAGMA secure_delete = ON;")?;
+        let store = Self::init(conn, Some(Arc::new(key)))?;
+        store.reseal_legacy()?;
+        Ok(store)
+    }
+
+    fn init(
+        mut conn: Connection,
+        seal: Option<Arc<crate::seal::StoreKey>>,
+    ) -> Result<Self, StoreError> {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // journal_mode returns a row; WAL persists in the file once set.
         let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -304,10 +334,11 @@ impl Store {
         migrate(&mut conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            seal,
         })
     }
 
-    fn with<T>(
+    pub(crate) fn with<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -317,7 +348,7 @@ impl Store {
         f(&mut guard)
     }
 
-    fn write<T>(
+    pub(crate) fn write<T>(
         &self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
@@ -341,6 +372,7 @@ impl Store {
         if msg.body.len() > MAX_BODY_BYTES {
             return Err(StoreError::Invalid("message body larger than 64 KiB"));
         }
+        let body = self.seal_body(OUTBOX, &msg.message_id, &msg.to, &msg.body)?;
         self.write(|tx| {
             let n = tx.execute(
                 "INSERT OR IGNORE INTO outbox (message_id, sender, recipient, body, sent_at, signature,
@@ -350,7 +382,7 @@ impl Store {
                     &msg.message_id[..],
                     &msg.from.0[..],
                     &msg.to.0[..],
-                    msg.body,
+                    body,
                     i(msg.sent_at),
                     &msg.signature[..],
                     i(now)
@@ -367,7 +399,10 @@ impl Store {
         "message_id, sender, recipient, body, sent_at, signature, state,
         attempts, next_attempt_at, last_error, created_at, finished_at";
 
-    fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<OutboxEntry, StoreError>> {
+    fn outbox_row(
+        &self,
+        r: &rusqlite::Row<'_>,
+    ) -> rusqlite::Result<Result<OutboxEntry, StoreError>> {
         let state: String = r.get(6)?;
         let raw = (
             r.get::<_, Vec<u8>>(0)?,
@@ -376,7 +411,7 @@ impl Store {
             r.get::<_, Vec<u8>>(5)?,
         );
         let (body, sent_at, attempts, next, last_error, created, finished): (
-            String,
+            rusqlite::types::Value,
             i64,
             i64,
             i64,
@@ -393,12 +428,14 @@ impl Store {
             r.get(11)?,
         );
         Ok((|| {
+            let message_id = fixed(raw.0, "message id length")?;
+            let to = address(raw.2)?;
             Ok(OutboxEntry {
                 message: OutgoingMessage {
-                    message_id: fixed(raw.0, "message id length")?,
+                    body: self.open_body(OUTBOX, &message_id, &to, body)?,
+                    message_id,
                     from: address(raw.1)?,
-                    to: address(raw.2)?,
-                    body,
+                    to,
                     sent_at: u(sent_at),
                     signature: fixed(raw.3, "signature length")?,
                 },
@@ -420,7 +457,7 @@ impl Store {
         self.with(|c| {
             let sql = format!("SELECT {} FROM outbox {where_clause}", Self::OUTBOX_COLS);
             let mut stmt = c.prepare_cached(&sql)?;
-            let rows = stmt.query_map(p, Self::outbox_row)?;
+            let rows = stmt.query_map(p, |r| self.outbox_row(r))?;
             let mut out = Vec::new();
             for row in rows {
                 out.push(row??);
@@ -597,6 +634,7 @@ impl Store {
         messages: &[ReceivedMessage],
         now: u64,
     ) -> Result<Vec<Stored>, StoreError> {
+        let mut bodies = Vec::with_capacity(messages.len());
         for m in messages {
             if m.body.len() > MAX_BODY_BYTES {
                 return Err(StoreError::Invalid("message body larger than 64 KiB"));
@@ -604,11 +642,13 @@ impl Store {
             if m.batch_path.len() > MAX_BATCH_PATH {
                 return Err(StoreError::Invalid("batch path longer than 32"));
             }
+            bodies.push(self.seal_body(INBOX, &m.message_id, &m.from, &m.body)?);
         }
         self.write(|tx| {
             messages
                 .iter()
-                .map(|m| Self::insert_received(tx, m, now))
+                .zip(bodies)
+                .map(|(m, body)| Self::insert_received(tx, m, body, now))
                 .collect()
         })
     }
@@ -616,6 +656,7 @@ impl Store {
     fn insert_received(
         tx: &rusqlite::Transaction<'_>,
         m: &ReceivedMessage,
+        body: rusqlite::types::Value,
         now: u64,
     ) -> Result<Stored, StoreError> {
         let path: Vec<u8> = m.batch_path.iter().flatten().copied().collect();
@@ -638,7 +679,7 @@ impl Store {
                 &m.to.0[..],
                 i(m.sent_at),
                 i(now),
-                m.body,
+                body,
                 &m.signature[..],
                 m.batch_root.as_ref().map(|r| &r[..]),
                 m.batch_root.map(|_| path),
@@ -670,7 +711,7 @@ impl Store {
                     r.get::<_, Vec<u8>>(3)?,
                     r.get::<_, i64>(4)?,
                     r.get::<_, i64>(5)?,
-                    r.get::<_, String>(6)?,
+                    r.get::<_, rusqlite::types::Value>(6)?,
                     r.get::<_, Vec<u8>>(7)?,
                     r.get::<_, Option<Vec<u8>>>(8)?,
                     r.get::<_, Option<Vec<u8>>>(9)?,
@@ -685,12 +726,15 @@ impl Store {
                 if path.len() % 32 != 0 {
                     return Err(StoreError::Corrupt("batch path length"));
                 }
+                let id: MessageId = fixed(id, "message id length")?;
+                let from = address(from)?;
+                let body = self.open_body(INBOX, &id, &from, body)?;
                 out.push(InboxEntry {
                     seq,
                     received_at: u(recv),
                     message: ReceivedMessage {
-                        message_id: fixed(id, "message id length")?,
-                        from: address(from)?,
+                        message_id: id,
+                        from,
                         to: address(to)?,
                         sent_at: u(sent),
                         body,

@@ -34,9 +34,19 @@ pub fn init(settings: &Settings, from_keystore: Option<&Path>) -> Result<u8, Fai
     let secret = match from_keystore {
         Some(file) => {
             let password = password::read(Purpose::Unlock)?;
-            keystore::load(file, password.as_bytes())
-                .map_err(|e| keystore_failure(e, file))
-                .and_then(|secret| save(&path, &secret, password.as_bytes()).map(|()| secret))?
+            match crate::commands::transfer::import(file, password.as_bytes())? {
+                crate::commands::transfer::Imported::Keystore(secret) => {
+                    save(&path, &secret, password.as_bytes())?;
+                    secret
+                }
+                crate::commands::transfer::Imported::Archive(secret, db) => {
+                    // The store first: a keystore without its store would
+                    // make the next command create an empty one.
+                    restore_store(settings, &db)?;
+                    save(&path, &secret, password.as_bytes())?;
+                    secret
+                }
+            }
         }
         None => {
             let password = password::read(Purpose::New)?;
@@ -45,8 +55,59 @@ pub fn init(settings: &Settings, from_keystore: Option<&Path>) -> Result<u8, Fai
             secret
         }
     };
+    write_revocation_certificate(settings, &secret);
     output::print(&report(&secret, &path), settings.json);
     Ok(exit::OK)
+}
+
+/// Signs the revocation certificate for the configured chain and registry
+/// and saves it next to the keystore (`revocation.json`). Best effort: a
+/// chain that cannot be reached now only delays it to `register`.
+fn write_revocation_certificate(settings: &Settings, secret: &SecretKey) {
+    let done = crate::commands::runtime().map(|rt| {
+        rt.block_on(async {
+            match crate::commands::chain::open_with_payer(settings, None).await {
+                Ok(registry) => {
+                    crate::commands::registry::save_revocation_certificate(
+                        settings, &*registry, secret,
+                    )
+                    .await;
+                    true
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e.line(), "cannot reach the chain now");
+                    false
+                }
+            }
+        })
+    });
+    if !matches!(done, Ok(true)) && !settings.json {
+        eprintln!(
+            "note: no revocation certificate yet (the chain was not reachable); \
+             `chainmail register` will save one"
+        );
+    }
+}
+
+/// Writes an imported message store into the home (never over one).
+fn restore_store(settings: &Settings, db: &[u8]) -> Result<(), Failure> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = settings.home.store();
+    let fail = |e: std::io::Error| {
+        Failure::new(
+            "AlreadyInitialized",
+            format!("cannot write {}: {e}", path.display()),
+            "import into a fresh --home",
+        )
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(fail)?;
+    f.write_all(db).and_then(|()| f.sync_all()).map_err(fail)
 }
 
 /// `id`.

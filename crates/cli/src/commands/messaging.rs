@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use chainmail_core::Address;
+use crate::peer::Peer;
 use chainmail_node::store::{InboxEntry, OutboxState, Store};
 use chainmail_node::{Node, NodeError, NodeOptions, SendStatus};
 use serde::Serialize;
@@ -24,9 +24,13 @@ use crate::settings::Settings;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
 
 /// The node for this home: its key, the chain, its store, its options.
-async fn open_node(settings: &Settings, verify_on_chain: bool) -> Result<Node, Failure> {
+async fn open_node(
+    settings: &Settings,
+    contacts_only: bool,
+    verify_on_chain: bool,
+) -> Result<Node, Failure> {
     let secret = unlock(settings)?;
-    let store = open_store(settings)?;
+    let store = open_store(settings, &secret)?;
     // Sessions and deliveries only read the chain: no payer needed.
     let registry = open_registry(settings, None).await?;
     let mut options = NodeOptions {
@@ -36,20 +40,17 @@ async fn open_node(settings: &Settings, verify_on_chain: bool) -> Result<Node, F
     if let Some(secs) = settings.config.max_age_secs {
         options.max_age = Duration::from_secs(secs);
     }
+    options.contacts_only = contacts_only || settings.config.contacts_only.unwrap_or(false);
     Ok(Node::new(secret, registry, store, options))
 }
 
 /// `send ID TEXT [--timeout DUR]`: exit 0 delivered, 75 queued, 69 rejected.
-pub fn send(
-    settings: &Settings,
-    to: Address,
-    text: &str,
-    timeout: Duration,
-) -> Result<u8, Failure> {
+pub fn send(settings: &Settings, to: &Peer, text: &str, timeout: Duration) -> Result<u8, Failure> {
     let rt = runtime()?;
     rt.block_on(async {
         // `send` answers no handshakes: verify_on_chain would do nothing.
-        let node = open_node(settings, false).await?;
+        let node = open_node(settings, false, false).await?;
+        let to = to.resolve(node.store())?;
         let outcome = {
             let _spin = Spinner::start(format!("delivering to {to}"));
             chainmail_node::send(&node, to, text, timeout)
@@ -89,11 +90,12 @@ impl Report for ServeReport {
     }
 }
 
-/// `serve [--listen HOST:PORT] [--verify-on-chain]`: the listener and the
-/// outbox worker until Ctrl-C or SIGTERM.
+/// `serve [--listen HOST:PORT] [--contacts-only] [--verify-on-chain]`: the
+/// listener and the outbox worker until Ctrl-C or SIGTERM.
 pub fn serve(
     settings: &Settings,
     listen: Option<&str>,
+    contacts_only: bool,
     verify_on_chain: bool,
 ) -> Result<u8, Failure> {
     let listen = listen
@@ -102,7 +104,7 @@ pub fn serve(
         .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
     let rt = runtime()?;
     rt.block_on(async {
-        let node = open_node(settings, verify_on_chain).await?;
+        let node = open_node(settings, contacts_only, verify_on_chain).await?;
         let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
             Failure::new(
                 "CannotListen",
@@ -176,9 +178,27 @@ const INBOX_PAGE: u32 = 500;
 /// `send` of the same home).
 const FOLLOW_POLL: Duration = Duration::from_millis(300);
 
-/// `inbox [--follow]`.
-pub fn inbox(settings: &Settings, follow: bool) -> Result<u8, Failure> {
-    let store = open_store(settings)?;
+/// Which senders `inbox` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboxFilter {
+    /// Everyone.
+    All,
+    /// Only IDs that are not named contacts (first contact: requests).
+    Requests,
+    /// Only named contacts.
+    Contacts,
+}
+
+/// `inbox [--follow] [--requests|--contacts]`.
+pub fn inbox(settings: &Settings, follow: bool, filter: InboxFilter) -> Result<u8, Failure> {
+    let secret = unlock(settings)?;
+    let store = open_store(settings, &secret)?;
+    let names = Names::new(&store);
+    let keep = |m: &MessageReport| match filter {
+        InboxFilter::All => true,
+        InboxFilter::Requests => m.contact.is_none(),
+        InboxFilter::Contacts => m.contact.is_some(),
+    };
     let mut after = 0i64;
     if !follow {
         let mut messages = Vec::new();
@@ -188,7 +208,7 @@ pub fn inbox(settings: &Settings, follow: bool) -> Result<u8, Failure> {
                 .map_err(store_failure)?;
             let Some(last) = page.last() else { break };
             after = last.seq;
-            messages.extend(page.iter().map(message_report));
+            messages.extend(page.iter().map(|e| names.report(e)).filter(|m| keep(m)));
         }
         output::print(&InboxReport { messages }, settings.json);
         return Ok(exit::OK);
@@ -200,7 +220,10 @@ pub fn inbox(settings: &Settings, follow: bool) -> Result<u8, Failure> {
         for entry in &page {
             // One bare message object per line (issue 6), flushed at once
             // so a reader of the pipe sees each message as it arrives.
-            output::print(&message_report(entry), settings.json);
+            let m = names.report(entry);
+            if keep(&m) {
+                output::print(&m, settings.json);
+            }
             after = entry.seq;
         }
         if page.is_empty() {
@@ -209,8 +232,36 @@ pub fn inbox(settings: &Settings, follow: bool) -> Result<u8, Failure> {
     }
 }
 
-/// Opens this home's message store; the identity must exist.
-pub fn open_store(settings: &Settings) -> Result<Store, Failure> {
+/// Contact names of senders, read from the store as messages are listed
+/// (so `inbox --follow` sees a contact added meanwhile).
+struct Names<'a> {
+    store: &'a Store,
+}
+
+impl<'a> Names<'a> {
+    fn new(store: &'a Store) -> Self {
+        Names { store }
+    }
+
+    fn report(&self, entry: &InboxEntry) -> MessageReport {
+        let mut m = message_report(entry);
+        // A sender whose record cannot be read shows as a stranger.
+        m.contact = self
+            .store
+            .contact(&entry.message.from)
+            .ok()
+            .flatten()
+            .and_then(|c| c.name);
+        m
+    }
+}
+
+/// Opens this home's message store, sealed with the identity's store key
+/// (bodies and contacts encrypted at rest); the identity must exist.
+pub fn open_store(
+    settings: &Settings,
+    secret: &chainmail_core::SecretKey,
+) -> Result<Store, Failure> {
     if !settings.home.keystore().exists() {
         return Err(Failure::new(
             "NoIdentity",
@@ -218,7 +269,11 @@ pub fn open_store(settings: &Settings) -> Result<Store, Failure> {
             "run `chainmail init` first, or pass the right --home",
         ));
     }
-    Store::open(&settings.home.store()).map_err(store_failure)
+    Store::open_sealed(
+        &settings.home.store(),
+        chainmail_node::seal::StoreKey::derive(secret),
+    )
+    .map_err(store_failure)
 }
 
 /// A store error as the user sees it.
@@ -250,6 +305,7 @@ pub fn message_report(entry: &InboxEntry) -> MessageReport {
         }),
         batch_index: m.batch_root.and(m.batch_index),
         batch_count: m.batch_root.and(m.batch_count),
+        contact: None,
     }
 }
 
@@ -259,7 +315,8 @@ const OUTBOX_LIMIT: u32 = 1000;
 
 /// `outbox`: what this identity sent and where each message stands.
 pub fn outbox(settings: &Settings) -> Result<u8, Failure> {
-    let store = open_store(settings)?;
+    let secret = unlock(settings)?;
+    let store = open_store(settings, &secret)?;
     let rows = store.outbox(OUTBOX_LIMIT).map_err(store_failure)?;
     let messages = rows
         .into_iter()

@@ -11,10 +11,9 @@ use chainmail_chain::{ChainError, ChainSpec, Registry, TxOutcome};
 use chainmail_core::eip712::{Certificate, Endpoint, Renewal, Revocation, Signed};
 use chainmail_core::{Address, SecretKey};
 
-use serde::{Deserialize, Serialize};
-
 use crate::commands::chain::{chain_failure, chain_spec, open_registry, payer_key};
 use crate::commands::identity::unlock;
+use crate::commands::relay::{self, Action, SignedFile, print_signed, revocation_file};
 use crate::commands::runtime;
 use crate::error::{Failure, exit};
 use crate::output::{self, DeployReport, LookupReport, TxReport};
@@ -29,11 +28,39 @@ pub fn register(
     settings: &Settings,
     valid_for: Duration,
     endpoint: Option<&str>,
+    sign_only: bool,
 ) -> Result<u8, Failure> {
     if let Some(e) = endpoint {
         check_endpoint(e)?;
     }
     let secret = unlock(settings)?;
+    if sign_only {
+        return sign_only_file(settings, &secret, |registry, secret| {
+            Box::pin(async move {
+                let domain = registry.domain();
+                let now = registry.now().await?;
+                let certificate = Certificate::new(
+                    secret.public_key(),
+                    now.saturating_add(valid_for.as_secs()),
+                    now,
+                );
+                let signed = Signed::sign(secret, &domain, certificate);
+                let mut file = SignedFile::new(Action::Register, &domain, &signed);
+                file.endpoint = endpoint.map(|e| {
+                    Signed::sign(
+                        secret,
+                        &domain,
+                        Endpoint {
+                            id: secret.address(),
+                            endpoint: e.to_owned(),
+                            sequence: unix_millis(),
+                        },
+                    )
+                });
+                Ok(file)
+            })
+        });
+    }
     let rt = runtime()?;
     rt.block_on(async {
         let registry = open_registry(settings, Some(&secret)).await?;
@@ -115,10 +142,41 @@ pub async fn revoke_with(
     registry.revoke(&signed).await
 }
 
-/// `endpoint HOST:PORT`.
-pub fn endpoint(settings: &Settings, endpoint: &str) -> Result<u8, Failure> {
+type FileFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<SignedFile, ChainError>> + 'a>>;
+
+/// `--sign-only`: signs with the identity key against the chain's domain
+/// (and clock) and prints the file; no payer, nothing sent.
+fn sign_only_file<'a, F>(settings: &Settings, secret: &'a SecretKey, f: F) -> Result<u8, Failure>
+where
+    F: FnOnce(Arc<dyn Registry>, &'a SecretKey) -> FileFuture<'a>,
+{
+    let rt = runtime()?;
+    let file = rt.block_on(async {
+        let registry = crate::commands::chain::open_with_payer(settings, None).await?;
+        f(registry, secret).await.map_err(|e| chain_failure(&e))
+    })?;
+    print_signed(&file, settings.json)
+}
+
+/// `endpoint HOST:PORT [--sign-only]`.
+pub fn endpoint(settings: &Settings, endpoint: &str, sign_only: bool) -> Result<u8, Failure> {
     check_endpoint(endpoint)?;
     let secret = unlock(settings)?;
+    if sign_only {
+        return sign_only_file(settings, &secret, |registry, secret| {
+            Box::pin(async move {
+                let domain = registry.domain();
+                let payload = Endpoint {
+                    id: secret.address(),
+                    endpoint: endpoint.to_owned(),
+                    sequence: unix_millis(),
+                };
+                let signed = Signed::sign(secret, &domain, payload);
+                Ok(SignedFile::new(Action::Endpoint, &domain, &signed))
+            })
+        });
+    }
     tx_command(
         settings,
         &secret,
@@ -129,9 +187,24 @@ pub fn endpoint(settings: &Settings, endpoint: &str) -> Result<u8, Failure> {
     )
 }
 
-/// `renew [--valid-for DUR]`.
-pub fn renew(settings: &Settings, valid_for: Duration) -> Result<u8, Failure> {
+/// `renew [--valid-for DUR] [--sign-only]`.
+pub fn renew(settings: &Settings, valid_for: Duration, sign_only: bool) -> Result<u8, Failure> {
     let secret = unlock(settings)?;
+    if sign_only {
+        return sign_only_file(settings, &secret, |registry, secret| {
+            Box::pin(async move {
+                let domain = registry.domain();
+                let now = registry.now().await?;
+                let payload = Renewal {
+                    id: secret.address(),
+                    valid_until: now.saturating_add(valid_for.as_secs()),
+                    issued_at: now,
+                };
+                let signed = Signed::sign(secret, &domain, payload);
+                Ok(SignedFile::new(Action::Renew, &domain, &signed))
+            })
+        });
+    }
     tx_command(settings, &secret, "renewed", move |registry, secret| {
         Box::pin(async move {
             let now = registry.now().await?;
@@ -151,13 +224,28 @@ pub fn renew(settings: &Settings, valid_for: Duration) -> Result<u8, Failure> {
     })
 }
 
-/// `revoke [--yes] [--certificate FILE]`.
-pub fn revoke(settings: &Settings, yes: bool, certificate: Option<&Path>) -> Result<u8, Failure> {
+/// `revoke [--yes] [--from-file FILE] [--sign-only]`.
+pub fn revoke(
+    settings: &Settings,
+    yes: bool,
+    certificate: Option<&Path>,
+    sign_only: bool,
+) -> Result<u8, Failure> {
+    if sign_only {
+        // Signing sends nothing: no confirmation needed.
+        let secret = unlock(settings)?;
+        return sign_only_file(settings, &secret, |registry, secret| {
+            Box::pin(async move {
+                let now = registry.now().await?;
+                Ok(revocation_file(secret, &registry.domain(), now))
+            })
+        });
+    }
     if !yes {
         confirm_revocation()?;
     }
     if let Some(file) = certificate {
-        return revoke_with_certificate(settings, file);
+        return relay::submit(settings, file, Some(Action::Revoke));
     }
     let secret = unlock(settings)?;
     tx_command(
@@ -168,25 +256,10 @@ pub fn revoke(settings: &Settings, yes: bool, certificate: Option<&Path>) -> Res
     )
 }
 
-/// What `register` saves as `revocation.json`: a revocation signed while
-/// the key is at hand, so the ID can be revoked after the key is lost. The
-/// contract accepts any past `revokedAt` and records the block time.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct RevocationFile {
-    /// The chain the signature is bound to (EIP-712 domain).
-    pub chain_id: u64,
-    /// The registry the signature is bound to.
-    pub registry: Address,
-    /// The signed `Revocation(id, revokedAt)`.
-    pub certificate: Signed<Revocation>,
-}
-
-/// Largest revocation file read (a real one is ~400 bytes).
-const MAX_REVOCATION_FILE: u64 = 16 * 1024;
-
-/// Signs and saves the revocation certificate if the home has none yet.
-/// Best effort: the registration already happened, so a failure is a warning.
-async fn save_revocation_certificate(
+/// Signs and saves the revocation certificate (a [`SignedFile`] with
+/// action `revoke`) if the home has none yet. Best effort: called after
+/// `init` or a registration, so a failure is a warning.
+pub async fn save_revocation_certificate(
     settings: &Settings,
     registry: &dyn Registry,
     secret: &SecretKey,
@@ -195,106 +268,18 @@ async fn save_revocation_certificate(
     if path.exists() {
         return;
     }
-    let domain = registry.domain();
-    let revoked_at = match registry.now().await {
-        Ok(t) => t,
-        Err(e) => {
-            tracing::warn!(error = %e, "no revocation certificate saved");
-            return;
-        }
-    };
-    let file = RevocationFile {
-        chain_id: domain.chain_id,
-        registry: domain.verifying_contract,
-        certificate: Signed::sign(
-            secret,
-            &domain,
-            Revocation {
-                id: secret.address(),
-                revoked_at,
-            },
-        ),
-    };
-    let saved = serde_json::to_vec_pretty(&file)
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| {
-            settings
-                .home
-                .write_revocation(&bytes)
-                .map_err(|e| e.to_string())
-        });
-    match saved {
+    // Local time is fine: the contract accepts any revokedAt up to now + 5
+    // minutes, and records the block time of the revocation itself.
+    let file = revocation_file(secret, &registry.domain(), unix_now());
+    match settings.home.write_revocation(&file.to_bytes()) {
         Ok(()) if !settings.json => eprintln!(
             "note: a signed revocation certificate is in {} — keep a copy offline; \
-             `chainmail revoke --certificate FILE` revokes this ID even without the key",
+             `chainmail revoke --from-file FILE` revokes this ID even without the key",
             path.display()
         ),
         Ok(()) => {}
         Err(e) => tracing::warn!(error = %e, "no revocation certificate saved"),
     }
-}
-
-fn revoke_with_certificate(settings: &Settings, file: &Path) -> Result<u8, Failure> {
-    use std::io::Read;
-    let bad = |what: String| {
-        Failure::new(
-            "BadCertificate",
-            what,
-            "pass the revocation.json that `chainmail register` saved for this chain",
-        )
-    };
-    let mut text = Vec::new();
-    std::fs::File::open(file)
-        .and_then(|f| f.take(MAX_REVOCATION_FILE + 1).read_to_end(&mut text))
-        .map_err(|e| bad(format!("cannot read {}: {e}", file.display())))?;
-    if text.len() as u64 > MAX_REVOCATION_FILE {
-        return Err(bad(format!(
-            "{} is too large for a revocation certificate",
-            file.display()
-        )));
-    }
-    let parsed: RevocationFile = serde_json::from_slice(&text).map_err(|e| {
-        bad(format!(
-            "{} is not a revocation certificate: {e}",
-            file.display()
-        ))
-    })?;
-    let rt = runtime()?;
-    rt.block_on(async {
-        let registry = open_registry(settings, None).await?;
-        let domain = registry.domain();
-        // Checked here first: a certificate for another chain or registry, or
-        // with a bad signature, would only burn gas on a revert.
-        if domain.chain_id != parsed.chain_id || domain.verifying_contract != parsed.registry {
-            return Err(bad(format!(
-                "the certificate is for registry {} on chain {}, not this one",
-                parsed.registry, parsed.chain_id
-            )));
-        }
-        let id = parsed.certificate.payload.id;
-        parsed
-            .certificate
-            .verify(&domain, &id)
-            .map_err(|e| bad(format!("the certificate's signature is not {id}'s: {e}")))?;
-        let spin = Spinner::start("waiting for the transaction");
-        let outcome = registry
-            .revoke(&parsed.certificate)
-            .await
-            .map_err(|e| chain_failure(&e))?;
-        drop(spin); // cleared before the report is printed
-        output::print(
-            &TxReport {
-                id: id.to_string(),
-                tx_hash: hex32(&outcome.tx_hash),
-                block: outcome.block,
-                gas_used: outcome.gas_used,
-                endpoint_tx_hash: None,
-                action: "revoked (for good)",
-            },
-            settings.json,
-        );
-        Ok(exit::OK)
-    })
 }
 
 type TxFuture<'a> =

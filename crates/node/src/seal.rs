@@ -1,0 +1,425 @@
+//! Encryption at rest for the message store: the [`StoreKey`] and the
+//! sealed form of message bodies and contact records.
+//!
+//! The store key is derived from the identity's secret key (which the
+//! keystore holds encrypted under the password): HKDF-SHA256 with the salt
+//! `chainmail/store-key/v1` and the ID as context, expanded twice with
+//! distinct labels into a 32-byte AES-256-GCM key (`aead`) and a 32-byte
+//! HMAC-SHA256 key (`lookup`, for the contact index). So a copied home
+//! reveals nothing sealed without the password, the store moves with the
+//! keystore (`init --from-keystore` derives the same key), and no second
+//! secret has to be kept in sync with the first.
+//!
+//! Sealed value: `0x01 ‖ nonce (12, random) ‖ AES-256-GCM(padded)`, where
+//! `padded = len (u32 LE) ‖ plaintext ‖ zeros` up to a multiple of
+//! [`PAD`] bytes (sizes are visible only to that granularity). The AAD
+//! binds a value to its row (`chainmail/store/v1 ‖ table ‖ row key`), so a
+//! body cannot be moved to another message's row unnoticed.
+
+use aes_gcm::aead::{Aead, KeyInit, Payload};
+use aes_gcm::{Aes256Gcm, Nonce};
+use chainmail_core::{Address, SecretKey};
+use hmac::{Hmac, Mac};
+use rand::TryRngCore;
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+/// Sealed lengths are rounded up to a multiple of this many bytes.
+pub const PAD: usize = 256;
+
+/// First byte of a sealed value (the format's version).
+const VERSION: u8 = 1;
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+
+/// Why a sealed value could not be opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealError {
+    /// Wrong key, or the bytes were altered or moved to another row.
+    #[error(
+        "a sealed value does not open with this identity's store key (another identity's store, or damaged)"
+    )]
+    WrongKeyOrTampered,
+    /// Not in the sealed format.
+    #[error("a sealed value is malformed")]
+    Malformed,
+    /// The OS random number generator failed.
+    #[error("the OS random number generator failed")]
+    Rng,
+}
+
+/// The keys that seal one identity's store. Zeroized on drop; `Debug`
+/// prints nothing secret.
+pub struct StoreKey {
+    aead: Aes256Gcm,
+    lookup: Zeroizing<[u8; 32]>,
+}
+
+impl std::fmt::Debug for StoreKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreKey(…)")
+    }
+}
+
+impl StoreKey {
+    /// The store key of the identity `secret` (deterministic: the same key
+    /// on every machine the keystore is imported to).
+    pub fn derive(secret: &SecretKey) -> Self {
+        let id = secret.address();
+        let ikm = secret.to_bytes();
+        let hk = hkdf::Hkdf::<Sha256>::new(Some(b"chainmail/store-key/v1"), &ikm[..]);
+        let mut aead = Zeroizing::new([0u8; 32]);
+        let mut lookup = Zeroizing::new([0u8; 32]);
+        let mut info = Vec::with_capacity(32);
+        info.extend_from_slice(b"aead:");
+        info.extend_from_slice(&id.0);
+        // 32 bytes is far below HKDF-SHA256's 8160-byte limit: cannot fail.
+        let _ = hk.expand(&info, &mut aead[..]);
+        info.clear();
+        info.extend_from_slice(b"lookup:");
+        info.extend_from_slice(&id.0);
+        let _ = hk.expand(&info, &mut lookup[..]);
+        StoreKey {
+            aead: Aes256Gcm::new((&*aead).into()),
+            lookup,
+        }
+    }
+
+    /// A keyed digest of `id` for the contact index: equal IDs match, but
+    /// the file does not say which IDs are contacts.
+    pub fn lookup(&self, id: &Address) -> [u8; 32] {
+        // HMAC accepts keys of any length: cannot fail.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.lookup[..])
+            .unwrap_or_else(|_| unreachable_hmac());
+        mac.update(b"chainmail/contact/v1");
+        mac.update(&id.0);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Seals `plaintext` for the row named by `table` and `row`.
+    pub fn seal(&self, table: &str, row: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, SealError> {
+        let len = u32::try_from(plaintext.len()).map_err(|_| SealError::Malformed)?;
+        let padded_len = (4 + plaintext.len()).div_ceil(PAD) * PAD;
+        let mut padded = Zeroizing::new(Vec::with_capacity(padded_len));
+        padded.extend_from_slice(&len.to_le_bytes());
+        padded.extend_from_slice(plaintext);
+        padded.resize(padded_len, 0);
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rngs::OsRng
+            .try_fill_bytes(&mut nonce)
+            .map_err(|_| SealError::Rng)?;
+        let aad = aad(table, row);
+        let ct = self
+            .aead
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &padded,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| SealError::Malformed)?;
+        let mut out = Vec::with_capacity(1 + NONCE_LEN + ct.len());
+        out.push(VERSION);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    /// Opens a value sealed by [`StoreKey::seal`] for the same row.
+    pub fn open(&self, table: &str, row: &[u8], sealed: &[u8]) -> Result<Vec<u8>, SealError> {
+        if sealed.len() < 1 + NONCE_LEN + TAG_LEN + 4 || sealed[0] != VERSION {
+            return Err(SealError::Malformed);
+        }
+        let nonce = Nonce::from_slice(&sealed[1..1 + NONCE_LEN]);
+        let aad = aad(table, row);
+        let padded = Zeroizing::new(
+            self.aead
+                .decrypt(
+                    nonce,
+                    Payload {
+                        msg: &sealed[1 + NONCE_LEN..],
+                        aad: &aad,
+                    },
+                )
+                .map_err(|_| SealError::WrongKeyOrTampered)?,
+        );
+        let mut len = [0u8; 4];
+        len.copy_from_slice(&padded[..4]);
+        let len = u32::from_le_bytes(len) as usize;
+        padded
+            .get(4..4usize.saturating_add(len))
+            .map(<[u8]>::to_vec)
+            .ok_or(SealError::Malformed)
+    }
+}
+
+/// Table label of outbox bodies (AAD).
+pub const OUTBOX: &str = "outbox";
+/// Table label of inbox bodies (AAD).
+pub const INBOX: &str = "inbox";
+
+impl crate::store::Store {
+    /// Whether this store seals bodies and contacts.
+    pub fn is_sealed(&self) -> bool {
+        self.seal.is_some()
+    }
+
+    /// Writes a consistent copy of the whole store to `path` (which must not
+    /// exist), e.g. for `export --with-messages`. Sealed values stay sealed.
+    pub fn snapshot_to(&self, path: &std::path::Path) -> Result<(), crate::store::StoreError> {
+        let target = path
+            .to_str()
+            .ok_or(crate::store::StoreError::Invalid(
+                "snapshot path is not UTF-8",
+            ))?
+            .to_owned();
+        self.with(|c| {
+            c.execute("VACUUM INTO ?1", [target])?;
+            Ok(())
+        })
+    }
+
+    /// Seals the bodies still stored in clear (rows written before the
+    /// store was sealed), in one transaction; `secure_delete` overwrites the
+    /// old text. Returns how many rows were sealed.
+    pub(crate) fn reseal_legacy(&self) -> Result<usize, crate::store::StoreError> {
+        let Some(key) = self.seal.clone() else {
+            return Ok(0);
+        };
+        self.write(|tx| {
+            let mut n = 0;
+            for (table, peer_col, key_col) in [
+                (OUTBOX, "recipient", "message_id"),
+                (INBOX, "sender", "seq"),
+            ] {
+                let rows: Vec<(rusqlite::types::Value, Vec<u8>, Vec<u8>, String)> = {
+                    let mut stmt = tx.prepare(&format!(
+                        "SELECT {key_col}, message_id, {peer_col}, body FROM {table}
+                         WHERE typeof(body) = 'text'"
+                    ))?;
+                    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                        .collect::<Result<_, _>>()?
+                };
+                for (row, id, peer, body) in rows {
+                    let id: [u8; 16] = id
+                        .try_into()
+                        .map_err(|_| crate::store::StoreError::Corrupt("message id length"))?;
+                    let peer = Address(
+                        peer.try_into()
+                            .map_err(|_| crate::store::StoreError::Corrupt("address length"))?,
+                    );
+                    let sealed = key.seal(table, &row_key(&id, &peer), body.as_bytes())?;
+                    tx.execute(
+                        &format!("UPDATE {table} SET body = ?1 WHERE {key_col} = ?2"),
+                        rusqlite::params![sealed, row],
+                    )?;
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })
+    }
+
+    /// How many messages the inbox and the outbox hold.
+    pub fn counts(&self) -> Result<(u64, u64), crate::store::StoreError> {
+        self.with(|c| {
+            let inbox: i64 = c.query_row("SELECT COUNT(*) FROM inbox", [], |r| r.get(0))?;
+            let outbox: i64 = c.query_row("SELECT COUNT(*) FROM outbox", [], |r| r.get(0))?;
+            Ok((inbox.max(0) as u64, outbox.max(0) as u64))
+        })
+    }
+
+    /// A body as it goes into the database: sealed (a BLOB bound to the row
+    /// `message_id ‖ peer`) when the store has a key, else the text itself.
+    pub(crate) fn seal_body(
+        &self,
+        table: &str,
+        message_id: &[u8; 16],
+        peer: &Address,
+        body: &str,
+    ) -> Result<rusqlite::types::Value, crate::store::StoreError> {
+        use rusqlite::types::Value;
+        Ok(match &self.seal {
+            Some(key) => {
+                Value::Blob(key.seal(table, &row_key(message_id, peer), body.as_bytes())?)
+            }
+            None => Value::Text(body.to_owned()),
+        })
+    }
+
+    /// The body of a row: a BLOB is opened with the key, a TEXT (a row from
+    /// before sealing, or an unsealed store) is returned as it is.
+    pub(crate) fn open_body(
+        &self,
+        table: &str,
+        message_id: &[u8; 16],
+        peer: &Address,
+        value: rusqlite::types::Value,
+    ) -> Result<String, crate::store::StoreError> {
+        use crate::store::StoreError;
+        use rusqlite::types::Value;
+        match value {
+            Value::Text(t) => Ok(t),
+            Value::Blob(b) => {
+                let key = self.seal.as_ref().ok_or(SealError::WrongKeyOrTampered)?;
+                let plain = key.open(table, &row_key(message_id, peer), &b)?;
+                String::from_utf8(plain)
+                    .map_err(|_| StoreError::Corrupt("sealed body is not UTF-8"))
+            }
+            _ => Err(StoreError::Corrupt("message body type")),
+        }
+    }
+}
+
+fn row_key(message_id: &[u8; 16], peer: &Address) -> [u8; 36] {
+    let mut k = [0u8; 36];
+    k[..16].copy_from_slice(message_id);
+    k[16..].copy_from_slice(&peer.0);
+    k
+}
+
+fn aad(table: &str, row: &[u8]) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(24 + table.len() + row.len());
+    aad.extend_from_slice(b"chainmail/store/v1\0");
+    aad.extend_from_slice(table.as_bytes());
+    aad.push(0);
+    aad.extend_from_slice(row);
+    aad
+}
+
+#[cold]
+fn unreachable_hmac() -> Hmac<Sha256> {
+    // Only reachable if HMAC stopped accepting 32-byte keys.
+    <Hmac<Sha256> as Mac>::new_from_slice(&[0u8; 32]).unwrap_or_else(|_| unreachable_hmac())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(b: u8) -> StoreKey {
+        StoreKey::derive(&SecretKey::from_bytes(&[b; 32]).unwrap())
+    }
+
+    #[test]
+    fn round_trip_padding_and_binding() {
+        let k = key(7);
+        let s = k.seal("inbox", b"row1", b"hello").unwrap();
+        assert_eq!(s.len(), 1 + NONCE_LEN + PAD + TAG_LEN);
+        assert!(!s.windows(5).any(|w| w == b"hello"));
+        assert_eq!(k.open("inbox", b"row1", &s).unwrap(), b"hello");
+        // Another row, table or key: refused.
+        assert_eq!(
+            k.open("inbox", b"row2", &s),
+            Err(SealError::WrongKeyOrTampered)
+        );
+        assert_eq!(
+            k.open("outbox", b"row1", &s),
+            Err(SealError::WrongKeyOrTampered)
+        );
+        assert_eq!(
+            key(8).open("inbox", b"row1", &s),
+            Err(SealError::WrongKeyOrTampered)
+        );
+        // Tampered, truncated, junk.
+        let mut t = s.clone();
+        t[20] ^= 1;
+        assert_eq!(
+            k.open("inbox", b"row1", &t),
+            Err(SealError::WrongKeyOrTampered)
+        );
+        assert_eq!(
+            k.open("inbox", b"row1", &s[..10]),
+            Err(SealError::Malformed)
+        );
+        assert_eq!(k.open("inbox", b"row1", &[]), Err(SealError::Malformed));
+        // Exactly at the padding edge.
+        let big = vec![b'x'; PAD - 4];
+        assert_eq!(
+            k.seal("t", b"r", &big).unwrap().len(),
+            1 + NONCE_LEN + PAD + TAG_LEN
+        );
+        let s = k.seal("t", b"r", &[]).unwrap();
+        assert_eq!(k.open("t", b"r", &s).unwrap(), b"");
+    }
+
+    #[test]
+    fn a_store_written_in_clear_is_sealed_when_opened_with_a_key() {
+        use crate::store::{OutgoingMessage, ReceivedMessage, Store};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let secret = SecretKey::from_bytes(&[5; 32]).unwrap();
+        {
+            let s = Store::open(&path).unwrap();
+            s.enqueue(
+                &OutgoingMessage {
+                    message_id: [1; 16],
+                    from: secret.address(),
+                    to: Address([2; 20]),
+                    body: "legacy-outgoing-cleartext".into(),
+                    sent_at: 1,
+                    signature: [0; 65],
+                },
+                1,
+            )
+            .unwrap();
+            s.store_received(
+                &ReceivedMessage {
+                    message_id: [3; 16],
+                    from: Address([2; 20]),
+                    to: secret.address(),
+                    sent_at: 1,
+                    body: "legacy-incoming-cleartext".into(),
+                    signature: [0; 65],
+                    batch_root: None,
+                    batch_path: vec![],
+                    batch_index: None,
+                    batch_count: None,
+                },
+                2,
+            )
+            .unwrap();
+        }
+        let s = Store::open_sealed(&path, StoreKey::derive(&secret)).unwrap();
+        assert_eq!(
+            s.outbox(10).unwrap()[0].message.body,
+            "legacy-outgoing-cleartext"
+        );
+        assert_eq!(
+            s.inbox_after(0, 10).unwrap()[0].message.body,
+            "legacy-incoming-cleartext"
+        );
+        drop(s);
+        let mut bytes = std::fs::read(&path).unwrap();
+        if let Ok(wal) = std::fs::read(dir.path().join("s.db-wal")) {
+            bytes.extend(wal);
+        }
+        for needle in ["legacy-outgoing-cleartext", "legacy-incoming-cleartext"] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{needle}"
+            );
+        }
+        // Opened without the key, the sealed rows are refused, not garbled.
+        assert!(Store::open(&path).unwrap().inbox_after(0, 10).is_err());
+    }
+
+    #[test]
+    fn derivation_is_per_identity_and_stable() {
+        assert_eq!(
+            key(7).lookup(&Address([1; 20])),
+            key(7).lookup(&Address([1; 20]))
+        );
+        assert_ne!(
+            key(7).lookup(&Address([1; 20])),
+            key(8).lookup(&Address([1; 20]))
+        );
+        assert_ne!(
+            key(7).lookup(&Address([1; 20])),
+            key(7).lookup(&Address([2; 20]))
+        );
+        assert_eq!(format!("{:?}", key(7)), "StoreKey(…)");
+    }
+}
