@@ -53,7 +53,7 @@ fn two_serve_processes_message_each_other() {
     // Refused for good: a revoked recipient and an unknown one (exit 69).
     let carol = w.registered("carol");
     w.json_ok("carol", &["revoke", "--yes"], "transaction");
-    let (code, v) = w.send("bob", &carol, "are you there?", "10s");
+    let (code, v) = w.send("bob", &carol, "are you there?", "60s");
     assert_eq!(
         (code, v["status"].as_str()),
         (Some(69), Some("rejected")),
@@ -64,7 +64,7 @@ fn two_serve_processes_message_each_other() {
         "bob",
         "0x000000000000000000000000000000000000dEaD",
         "hi",
-        "10s",
+        "60s",
     );
     assert_eq!(
         (code, v["status"].as_str()),

@@ -163,7 +163,9 @@ pub async fn peer(reg: &Arc<dyn Registry>, dir: &std::path::Path, name: &str) ->
     Peer { key, node, running }
 }
 
-pub const TIMEOUT: Duration = Duration::from_secs(10);
+/// Send timeout: sends end on delivery or refusal long before it; the bound
+/// is generous so a loaded CI machine never turns a delivery into a timeout.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A message signed by `key` to `to`, ready for `Store::enqueue` (what
 /// `send` would queue), so a test can set its queue time.
