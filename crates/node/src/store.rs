@@ -126,6 +126,9 @@ pub enum StoreError {
     /// A message with this id is already in the outbox.
     #[error("message id already in the outbox")]
     DuplicateId,
+    /// The store file could not be created owner-only.
+    #[error("cannot create the message store file: {0}; check the home directory's permissions")]
+    Create(std::io::Error),
     /// Any other SQLite error.
     #[error("message store: {0}")]
     Sqlite(rusqlite::Error),
@@ -305,9 +308,27 @@ fn address(v: Vec<u8>) -> Result<Address, StoreError> {
     Ok(Address(fixed(v, "address length")?))
 }
 
+/// Creates the store file owner-only (0600) if it does not exist yet, so
+/// that SQLite (which gives its -wal and -shm files the main file's mode)
+/// never leaves metadata readable by other users, whatever the umask.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Create(e)),
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the store at `path` and migrates it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        create_private(path)?;
         let conn = Connection::open(path)?;
         Self::init(conn, None)
     }
@@ -316,6 +337,7 @@ impl Store {
     /// bodies and contacts with `key` (encryption at rest; see `seal`).
     /// Deleted content is overwritten (`secure_delete`).
     pub fn open_sealed(path: &Path, key: crate::seal::StoreKey) -> Result<Self, StoreError> {
+        create_private(path)?;
         let conn = Connection::open(path)?;
         conn.execute_batch("PRAGMA secure_delete = ON;")?;
         let store = Self::init(conn, Some(Arc::new(key)))?;
@@ -860,6 +882,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("store.db")).unwrap();
         (dir, store)
+    }
+
+    #[test]
+    fn store_files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let (d, s) = open();
+        // While the connection is open (the migrations wrote), the WAL and
+        // shared-memory files exist beside the store: all owner-only.
+        for name in ["store.db", "store.db-wal", "store.db-shm"] {
+            let path = d.path().join(name);
+            let mode = std::fs::metadata(&path)
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .permissions()
+                .mode()
+                & 0o777;
+            assert_eq!(mode, 0o600, "{name} has mode {mode:o}");
+        }
+        drop(s);
     }
 
     #[test]
