@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::address::Address;
 use crate::codec::{Codec, Malformed, Reader};
-use crate::eip712::{Domain, Message, MessageBatch, TypedData};
+use crate::eip712::{Domain, Message, MessageBatch, TypedData, signing_hash_of};
 use crate::hash::keccak256;
 use crate::keys::{PublicKey, SecretKey};
 use crate::merkle;
@@ -495,9 +495,14 @@ impl Deliver {
     ) -> Result<Self, MessageError> {
         check_sendable(&messages)?;
         let from = sender.address();
+        // One domain separator for the whole flush, not one per message.
+        let separator = domain.separator();
         let sigs = messages
             .iter()
-            .map(|m| sender.sign_digest(&m.message(from, to).signing_hash(domain)))
+            .map(|m| {
+                let hash = signing_hash_of(&separator, &m.message(from, to).struct_hash());
+                sender.sign_digest(&hash)
+            })
             .collect();
         Ok(Deliver {
             from,
@@ -569,8 +574,9 @@ impl Deliver {
                         signatures: sigs.len(),
                     });
                 }
+                let separator = domain.separator();
                 for (m, s) in messages.iter().zip(sigs) {
-                    s.verify(&m.signing_hash(domain), peer)
+                    s.verify(&signing_hash_of(&separator, &m.struct_hash()), peer)
                         .map_err(|_| MessageError::BadSignature { from: self.from })?;
                 }
                 sigs.iter()
