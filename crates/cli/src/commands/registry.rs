@@ -195,10 +195,12 @@ pub fn renew(settings: &Settings, valid_for: Duration, sign_only: bool) -> Resul
             Box::pin(async move {
                 let domain = registry.domain();
                 let now = registry.now().await?;
+                // Strictly after the stored issuedAt, as `renew` below.
+                let stored = registry.status(secret.address()).await?.issued_at;
                 let payload = Renewal {
                     id: secret.address(),
                     valid_until: now.saturating_add(valid_for.as_secs()),
-                    issued_at: now,
+                    issued_at: now.max(stored.saturating_add(1)),
                 };
                 let signed = Signed::sign(secret, &domain, payload);
                 Ok(SignedFile::new(Action::Renew, &domain, &signed))
