@@ -10,24 +10,8 @@ use std::process::Command;
 
 use common::{PASSWORD, World};
 
-/// The platform cast binary under node_modules (installed by `npm ci`).
 fn cast() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../node_modules/@foundry-rs");
-    std::fs::read_dir(&dir)
-        .ok()
-        .and_then(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with("cast-"))
-                })
-                .map(|p| p.join("bin/cast"))
-                .find(|p| p.is_file())
-        })
-        .unwrap_or_else(|| panic!("no cast binary under {}: run npm ci", dir.display()))
+    common::foundry_binary("cast")
 }
 
 #[test]

@@ -6,57 +6,10 @@
 
 mod common;
 
-use std::net::TcpListener;
+use common::{ANVIL_KEY, World, assert_schema, bare_command, one_json, run, start_anvil};
 use std::path::PathBuf;
-use std::process::Command;
 
-use common::{Proc, World, assert_schema, bare_command, one_json, run};
 use serde_json::Value;
-
-/// anvil's first well-known development account (public test key).
-const ANVIL_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
-
-/// The platform anvil binary under node_modules (installed by `npm ci`).
-fn anvil_binary() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../node_modules/@foundry-rs");
-    std::fs::read_dir(&dir)
-        .ok()
-        .and_then(|entries| {
-            entries
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with("anvil-"))
-                })
-                .map(|p| p.join("bin/anvil"))
-                .find(|p| p.is_file())
-        })
-        .unwrap_or_else(|| panic!("no anvil binary under {}: run npm ci", dir.display()))
-}
-
-/// Starts anvil on a free port; returns it once it prints that it listens.
-fn start_anvil() -> (Proc, String) {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let anvil = Proc::spawn(Command::new(anvil_binary()).args([
-        "--host",
-        "127.0.0.1",
-        "--port",
-        &port.to_string(),
-    ]));
-    // anvil prints a banner, then "Listening on 127.0.0.1:PORT" when ready.
-    loop {
-        if anvil.next_line().contains("Listening on") {
-            break;
-        }
-    }
-    (anvil, format!("http://127.0.0.1:{port}"))
-}
 
 /// `chainmail ARGS` for the user: no payer key anywhere.
 fn user(w: &World, args: &[&str]) -> std::process::Output {

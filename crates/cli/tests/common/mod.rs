@@ -240,3 +240,62 @@ impl World {
         (out.status.code(), v)
     }
 }
+
+/// anvil's first well-known development account (public test key).
+pub const ANVIL_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+/// A Foundry platform binary (`anvil`, `cast`, `forge`) under node_modules,
+/// installed by `npm ci` — never the npm wrapper, which always exits 0 and
+/// orphans its child when killed.
+pub fn foundry_binary(tool: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../node_modules/@foundry-rs");
+    let prefix = format!("{tool}-");
+    std::fs::read_dir(&dir)
+        .ok()
+        .and_then(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with(&prefix))
+                })
+                .map(|p| p.join("bin").join(tool))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| panic!("no {tool} binary under {}: run npm ci", dir.display()))
+}
+
+/// Starts anvil on a free loopback port; returns it (killed on drop) and
+/// its URL once it prints that it listens. The port is picked by binding
+/// port 0 and releasing it, so another process may take it first: anvil
+/// then exits, and the next attempt picks another port.
+pub fn start_anvil() -> (Proc, String) {
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let anvil = Proc::spawn(Command::new(foundry_binary("anvil")).args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+        ]));
+        // anvil prints a banner, then "Listening on 127.0.0.1:PORT" when
+        // ready; a closed channel means it exited (the port was taken).
+        loop {
+            match anvil.lines.recv_timeout(Duration::from_secs(120)) {
+                Ok(line) if line.contains("Listening on") => {
+                    return (anvil, format!("http://127.0.0.1:{port}"));
+                }
+                Ok(_) => continue,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(mpsc::RecvTimeoutError::Timeout) => panic!("anvil did not start in 120 s"),
+            }
+        }
+    }
+    panic!("anvil could not bind a free loopback port in 5 attempts")
+}
