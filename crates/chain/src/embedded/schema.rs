@@ -103,8 +103,7 @@ pub fn open_connection(path: &Path) -> Result<(Connection, bool), ChainError> {
             ));
         }
     };
-    conn.pragma_update(None, "journal_mode", "WAL")
-        .map_err(|e| corrupt(path, format!("cannot enable WAL: {e}")))?;
+    enable_wal(&conn).map_err(|e| corrupt(path, format!("cannot enable WAL: {e}")))?;
     // FULL: a block whose outcome was returned to a caller survives a power cut too.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "OFF")?;
@@ -114,6 +113,29 @@ pub fn open_connection(path: &Path) -> Result<(Connection, bool), ChainError> {
     conn.pragma_update(None, "mmap_size", 256i64 << 20)?;
     conn.pragma_update(None, "cache_size", -32_768i64)?;
     Ok((conn, fresh))
+}
+
+/// Switches the file to WAL. Changing the journal mode needs an exclusive
+/// lock, and SQLite answers BUSY at once (without its busy handler) while
+/// another process is creating or writing the same fresh file — two
+/// processes opening a new chain file together hit this. So wait for the
+/// lock here, bounded by the same busy timeout as every other write.
+fn enable_wal(conn: &Connection) -> Result<(), rusqlite::Error> {
+    let start = std::time::Instant::now();
+    loop {
+        match conn.pragma_update(None, "journal_mode", "WAL") {
+            Ok(()) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if matches!(
+                    e.code,
+                    rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                ) && start.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Creates the tables (inside the caller's transaction) unless another process did first.
