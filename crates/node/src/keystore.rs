@@ -24,10 +24,10 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use aes::cipher::{KeyIvInit, StreamCipher};
+use chainmail_core::hash::keccak256_concat;
 use chainmail_core::{Address, SecretKey};
 use rand::TryRngCore;
 use serde::{Deserialize, Serialize};
-use sha3::{Digest, Keccak256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -215,14 +215,6 @@ fn os_random<const N: usize>() -> Result<[u8; N], KeystoreError> {
     Ok(out)
 }
 
-fn keccak(parts: &[&[u8]]) -> [u8; 32] {
-    let mut h = Keccak256::new();
-    for p in parts {
-        h.update(p);
-    }
-    h.finalize().into()
-}
-
 /// Encrypts `secret` under `password` into keystore JSON with our scrypt
 /// parameters, a fresh salt, IV and UUID.
 pub fn encrypt(secret: &SecretKey, password: &[u8]) -> Result<String, KeystoreError> {
@@ -248,7 +240,7 @@ pub fn encrypt_with(
     let mut ciphertext = secret.to_bytes();
     let mut cipher = Aes128Ctr::new(derived[..16].into(), (&iv).into());
     cipher.apply_keystream(ciphertext.as_mut());
-    let mac = keccak(&[&derived[16..32], ciphertext.as_ref()]);
+    let mac = keccak256_concat(&[&derived[16..32], ciphertext.as_ref()]);
 
     let file = KeyFileOut {
         // geth's spelling: lowercase hex, no 0x.
@@ -377,7 +369,7 @@ pub fn decrypt(json: &[u8], password: &[u8]) -> Result<SecretKey, KeystoreError>
         other => return Err(KeystoreError::UnsupportedKdf(truncated(other))),
     }
 
-    let expected = keccak(&[&derived[16..32], &ciphertext]);
+    let expected = keccak256_concat(&[&derived[16..32], &ciphertext]);
     if !bool::from(expected.ct_eq(&mac)) {
         return Err(KeystoreError::WrongPassword);
     }
@@ -603,7 +595,7 @@ mod tests {
         pbkdf2::pbkdf2_hmac::<sha2::Sha256>(b"pw", &salt, 1000, &mut derived);
         let mut ct = *secret.to_bytes();
         Aes128Ctr::new(derived[..16].into(), (&iv).into()).apply_keystream(&mut ct);
-        let mac = keccak(&[&derived[16..32], &ct]);
+        let mac = keccak256_concat(&[&derived[16..32], &ct]);
         let json = serde_json::json!({
             "Crypto": {
                 "cipher": "aes-128-ctr",
