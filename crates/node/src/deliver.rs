@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chainmail_chain::ChainError;
@@ -36,6 +37,25 @@ const WINDOW: usize = 64;
 pub const MAX_BODY: usize = 60 * 1024;
 /// Messages loaded from the outbox per delivery round.
 const ROUND: u32 = 1000;
+
+/// How long the session of a delivery is kept for the next delivery to the
+/// same peer. Below a receiving node's default idle timeout (120 s), so the
+/// receiver seldom closes it first; when it does (or restarts), the next
+/// delivery sees it and opens a new session.
+pub const KEEP_SESSION: Duration = Duration::from_secs(60);
+/// Kept sessions at most (one per peer); past this, unused ones are dropped.
+const MAX_KEPT_SESSIONS: usize = 256;
+/// A kept session is not reused within this many seconds of its end.
+const REUSE_MARGIN_SECS: u64 = 30;
+
+/// One peer's delivery lock, holding the session kept from its last delivery.
+pub(crate) type PeerSlot = Arc<tokio::sync::Mutex<Option<KeptSession>>>;
+
+/// A session left open after a delivery, for the next one.
+pub(crate) struct KeptSession {
+    stream: SecureStream,
+    idle_since: Instant,
+}
 
 /// The status of a message as `send` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,7 +216,7 @@ pub async fn deliver(node: &Node, to: Address, timeout: Duration) -> DeliveryRep
             }
             report.outcome = DeliveryOutcome::Rejected { reason };
         }
-        Ok(Err(Failure::Temporary(reason))) => {
+        Ok(Err(Failure::Temporary(reason) | Failure::SessionLost(reason))) => {
             report.outcome = pending(node, to, reason).await;
         }
         Err(_elapsed) => {
@@ -223,6 +243,9 @@ enum Failure {
     Permanent(String),
     /// Retry later.
     Temporary(String),
+    /// The session broke (i/o, a bad frame, the peer closed it): retry
+    /// later, or at once on a new session if it was a kept one.
+    SessionLost(String),
 }
 
 fn chain_failure(e: ChainError) -> Failure {
@@ -267,18 +290,127 @@ async fn deliver_inner(
     deadline: Instant,
     report: &mut DeliveryReport,
 ) -> Result<DeliveryOutcome, Failure> {
+    let slot = peer_slot(node, to);
+    // One delivery to `to` at a time in this process; the session kept by
+    // the last one is taken out and put back only after a clean exchange,
+    // so a failed or cancelled delivery never leaves a half-used session.
+    let mut slot = slot.lock().await;
+    let kept = slot.take();
     let queued = node
         .db(move |s| s.queued_for(&to, ROUND))
         .await
         .map_err(|e| Failure::Temporary(e.to_string()))?;
     if queued.is_empty() {
+        *slot = kept;
         return Ok(DeliveryOutcome::NothingQueued);
     }
-    // The chain first: nothing is sent to an ID that is not valid now.
+    // The chain first, every time: nothing is sent to an ID that is not
+    // valid now, even over a kept session.
     let status = node.fresh_status(to).await.map_err(chain_failure)?;
     if let Err(e) = status.check(unix_now()) {
         return Err(Failure::Permanent(format!("recipient {to}: {e}")));
     }
+    let reused = kept
+        .filter(|k| k.idle_since.elapsed() < KEEP_SESSION)
+        .map(|k| k.stream)
+        .filter(|s| s.is_reusable(unix_now(), REUSE_MARGIN_SECS));
+    let (mut session, mut fresh) = match reused {
+        Some(session) => {
+            debug!(to = %to, "reusing the kept session");
+            (session, false)
+        }
+        None => (connect(node, to, deadline).await?, true),
+    };
+    loop {
+        match exchange(node, &mut session, to, &queued, report).await {
+            Ok(Exchanged::Open) => {
+                *slot = Some(KeptSession {
+                    stream: session,
+                    idle_since: Instant::now(),
+                });
+                info!(to = %to, count = report.delivered.len(), "delivered");
+                return Ok(DeliveryOutcome::Delivered);
+            }
+            Ok(Exchanged::Closed) => {
+                info!(to = %to, count = report.delivered.len(), "delivered");
+                return Ok(DeliveryOutcome::Delivered);
+            }
+            // A kept session can have died since (the peer's idle timeout,
+            // a restart, a revocation or block it sees first): one more try
+            // on a new session, whose handshake gives the real answer.
+            // Messages it may have stored already are acked again (dedup).
+            Err(Failure::SessionLost(reason)) if !fresh && report.delivered.is_empty() => {
+                debug!(to = %to, %reason, "the kept session failed; opening a new one");
+                session = connect(node, to, deadline).await?;
+                fresh = true;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// `to`'s delivery slot, made on first use. Past [`MAX_KEPT_SESSIONS`]
+/// peers, the slots no delivery is using are dropped with their sessions.
+fn peer_slot(node: &Node, to: Address) -> PeerSlot {
+    let mut map = node
+        .inner
+        .kept_sessions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if map.len() >= MAX_KEPT_SESSIONS && !map.contains_key(&to) {
+        map.retain(|_, slot| Arc::strong_count(slot) > 1);
+    }
+    map.entry(to).or_default().clone()
+}
+
+/// Closes the sessions kept from deliveries that have been idle for at
+/// least `idle_for` (each with a `Close`), and forgets peers with none. The
+/// outbox worker calls it with [`KEEP_SESSION`] on every housekeeping turn;
+/// a program that calls [`send`] or [`deliver`] without the worker calls it
+/// with `Duration::ZERO` before it exits (otherwise a kept session stays
+/// open until the next delivery to its peer, the peer's idle timeout, or
+/// the process ends).
+pub async fn close_idle_sessions(node: &Node, idle_for: Duration) {
+    let slots: Vec<PeerSlot> = node
+        .inner
+        .kept_sessions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .values()
+        .cloned()
+        .collect();
+    for slot in slots {
+        // A slot in use is a delivery in progress: not idle.
+        let Ok(mut guard) = slot.try_lock() else {
+            continue;
+        };
+        if guard
+            .as_ref()
+            .is_some_and(|k| k.idle_since.elapsed() >= idle_for)
+            && let Some(mut kept) = guard.take()
+        {
+            drop(guard);
+            let close = Wire::Close(Close {
+                reason: CloseReason::Normal,
+            });
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, kept.stream.send(&close)).await;
+        }
+    }
+    node.inner
+        .kept_sessions
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .retain(|_, slot| {
+            Arc::strong_count(slot) > 1 || slot.try_lock().map_or(true, |g| g.is_some())
+        });
+}
+
+/// How long a parting `Close` on an idle kept session may take to write.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Looks up `to`'s key and endpoint on the chain, dials and runs the
+/// handshake as initiator (the peer must prove it holds that key).
+async fn connect(node: &Node, to: Address, deadline: Instant) -> Result<SecureStream, Failure> {
     let key = match node
         .registry()
         .public_key(to)
@@ -303,7 +435,7 @@ async fn deliver_inner(
         .await
         .map_err(|e| Failure::Temporary(format!("cannot reach {}: {e}", endpoint.endpoint)))?;
     let _ = stream.set_nodelay(true);
-    let mut session = SecureStream::initiate(node, stream, to, key, deadline)
+    let session = SecureStream::initiate(node, stream, to, key, deadline)
         .await
         .map_err(|e| match e {
             // A responder that refuses us and an impostor that cannot read
@@ -320,8 +452,27 @@ async fn deliver_inner(
             )),
         })?;
     info!(to = %to, "session established");
+    Ok(session)
+}
 
-    let chunks = chunks_that_fit(&queued);
+/// How an exchange that delivered everything left the session.
+enum Exchanged {
+    /// Open and idle: worth keeping for the next delivery.
+    Open,
+    /// Closed by the recipient (after refusing messages for good).
+    Closed,
+}
+
+/// Sends the queued messages over `session` in `Deliver`s that fit a frame
+/// and marks each delivered as its ack comes.
+async fn exchange(
+    node: &Node,
+    session: &mut SecureStream,
+    to: Address,
+    queued: &[crate::store::OutboxEntry],
+    report: &mut DeliveryReport,
+) -> Result<Exchanged, Failure> {
+    let chunks = chunks_that_fit(queued);
     let last = chunks.len().saturating_sub(1);
     for (k, chunk) in chunks.into_iter().enumerate() {
         let deliver = if chunk.len() == 1 {
@@ -346,12 +497,12 @@ async fn deliver_inner(
         session
             .send(&Wire::Deliver(deliver))
             .await
-            .map_err(|e| Failure::Temporary(format!("session: {e}")))?;
+            .map_err(|e| Failure::SessionLost(format!("session: {e}")))?;
         while !waiting.is_empty() {
             match session
                 .recv()
                 .await
-                .map_err(|e| Failure::Temporary(format!("session: {e}")))?
+                .map_err(|e| Failure::SessionLost(format!("session: {e}")))?
             {
                 Wire::Ack(ack) => {
                     let acked: Vec<MessageId> = ack
@@ -387,11 +538,10 @@ async fn deliver_inner(
                             "recipient closed the session after refusing messages".into(),
                         ));
                     }
-                    info!(to = %to, count = report.delivered.len(), "delivered");
-                    return Ok(DeliveryOutcome::Delivered);
+                    return Ok(Exchanged::Closed);
                 }
                 Wire::Close(close) => {
-                    return Err(Failure::Temporary(format!(
+                    return Err(Failure::SessionLost(format!(
                         "recipient closed the session ({:?})",
                         close.reason
                     )));
@@ -404,13 +554,7 @@ async fn deliver_inner(
             }
         }
     }
-    let _ = session
-        .send(&Wire::Close(Close {
-            reason: CloseReason::Normal,
-        }))
-        .await;
-    info!(to = %to, count = report.delivered.len(), "delivered");
-    Ok(DeliveryOutcome::Delivered)
+    Ok(Exchanged::Open)
 }
 
 /// Timeout of one delivery attempt made by the outbox worker.
@@ -455,6 +599,7 @@ pub async fn run_outbox(node: Node, shutdown: impl Future<Output = ()>) {
             if let Err(e) = node.db(move |s| s.prune(now)).await {
                 warn!(error = %e, "pruning failed");
             }
+            close_idle_sessions(&node, KEEP_SESSION).await;
         }
         let free = WORKER_CONCURRENCY.saturating_sub(tasks.len());
         if free > 0 {

@@ -15,7 +15,8 @@ pub mod status_cache;
 pub mod store;
 
 pub use deliver::{
-    DeliveryOutcome, DeliveryReport, SendOutcome, SendStatus, deliver, run_outbox, send,
+    DeliveryOutcome, DeliveryReport, SendOutcome, SendStatus, close_idle_sessions, deliver,
+    run_outbox, send,
 };
 pub use node::{Node, NodeError, NodeOptions};
 pub use server::{run, serve};

@@ -124,6 +124,15 @@ pub(crate) struct Inner {
     // message queued while `serve` runs goes out without waiting for the
     // next poll. Other processes' sends are found by the worker's poll.
     pub(crate) outbox_wake: Notify,
+    // Why: the session of the last delivery to each peer is kept (for
+    // [`crate::deliver::KEEP_SESSION`]) so the next message to it needs no
+    // key and endpoint lookups, dial or handshake. Why a tokio Mutex per
+    // peer: it is held across a whole delivery, which makes deliveries to
+    // one peer in this process one at a time (the worker and a `send`
+    // cannot interleave). Why a std Mutex around the map: map operations
+    // only, never held across an `.await`.
+    pub(crate) kept_sessions:
+        std::sync::Mutex<std::collections::HashMap<Address, crate::deliver::PeerSlot>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -157,6 +166,7 @@ impl Node {
             )),
             outbox_wake: Notify::new(),
             static_shared: std::sync::Mutex::new(std::collections::HashMap::new()),
+            kept_sessions: std::sync::Mutex::new(std::collections::HashMap::new()),
             key,
             address,
             public_key,

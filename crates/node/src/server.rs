@@ -170,6 +170,26 @@ async fn handle_connection(
         };
         match payload {
             Wire::Deliver(deliver) => {
+                // A session outlives single deliveries (senders keep it for
+                // the next message), so each `Deliver` is admitted as a new
+                // handshake would be: the sender not blocked (nor a stranger
+                // in contacts-only mode) and still valid on the chain
+                // (cached for the status TTL, or fresh with verify_on_chain).
+                let contacts_only = node.options().contacts_only;
+                if !node.db(move |s| s.admits(&from, contacts_only)).await? {
+                    // Told nothing, as at the handshake: the connection closes.
+                    return Err(SessionError::NotAdmitted(from).into());
+                }
+                let status = if node.options().verify_on_chain {
+                    node.fresh_status(from).await
+                } else {
+                    node.status(from).await
+                }
+                .map_err(NodeError::from)?;
+                if let Err(e) = status.check(unix_now()) {
+                    send_close(&mut session, CloseReason::PeerRevoked).await;
+                    return Err(ConnectionError::PeerRevoked(from, e.to_string()));
+                }
                 // The core checks `from` is the peer this session
                 // authenticated, `to` is us, and every signature (each, or
                 // the batch's over the Merkle root) is the peer's.

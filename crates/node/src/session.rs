@@ -321,6 +321,25 @@ impl SecureStream {
         self.peer_key
     }
 
+    /// Whether this session can carry another exchange: it does not end
+    /// within `margin_secs` of `now`, nothing unread waits in it, and the
+    /// peer has not closed the connection or written to it (a `Close`
+    /// after its idle timeout, say). Checked without blocking.
+    pub fn is_reusable(&self, now: u64, margin_secs: u64) -> bool {
+        if now.saturating_add(margin_secs) >= self.session.expires_at()
+            || self.reader.buffered() > 0
+        {
+            return false;
+        }
+        // Readable means end of stream or unsolicited bytes: either way
+        // this session is over. Only "would block" means idle and open.
+        let mut probe = [0u8; 1];
+        matches!(
+            self.stream.try_read(&mut probe),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
+        )
+    }
+
     /// Seals and sends one payload.
     pub async fn send(&mut self, payload: &Wire) -> Result<(), SessionError> {
         let mut out = Vec::new();

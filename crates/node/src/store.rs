@@ -382,6 +382,41 @@ impl Store {
         })
     }
 
+    /// A write whose loss on power failure (not on a crash of this process)
+    /// is harmless: committed with `synchronous = NORMAL`, i.e. without its
+    /// own fsync. In WAL mode such a commit is atomic and survives the
+    /// process being killed; only an OS crash or power cut can roll it back,
+    /// and the next ordinary (FULL) commit makes it durable too. Used where a
+    /// lost row only means redone work: a delivered mark (the message is
+    /// resent and the receiver's dedup acks it again) and a replay-cache entry
+    /// (a replayed T_B1 still never yields a session: its sender cannot
+    /// confirm the keys).
+    pub(crate) fn write_relaxed<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.with(|conn| {
+            conn.execute_batch("PRAGMA synchronous = NORMAL;")?;
+            let out = (|| {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let out = f(&tx)?;
+                tx.commit()?;
+                Ok(out)
+            })();
+            // Restored whatever happened: every other write must stay FULL.
+            conn.execute_batch("PRAGMA synchronous = FULL;")?;
+            out
+        })
+    }
+
+    /// Whether commits on this connection fsync (`synchronous = FULL`).
+    #[cfg(test)]
+    fn synchronous_is_full(&self) -> bool {
+        self.with(|c| Ok(c.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0))?))
+            .map(|v| v == 2)
+            .unwrap_or(false)
+    }
+
     /// Schema version of the open file.
     pub fn schema_version(&self) -> Result<u32, StoreError> {
         self.with(|c| Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?))
@@ -537,8 +572,10 @@ impl Store {
 
     /// Marks messages delivered (acked). Only queued ones change: a message
     /// already delivered stays as it was.
+    /// Not fsynced on its own (see `write_relaxed`): losing it to a power
+    /// cut only resends the messages, which the receiver acks again.
     pub fn mark_delivered(&self, ids: &[MessageId], now: u64) -> Result<(), StoreError> {
-        self.write(|tx| {
+        self.write_relaxed(|tx| {
             let mut stmt = tx.prepare_cached(
                 "UPDATE outbox SET state = 'delivered', finished_at = ?2, last_error = NULL
                  WHERE message_id = ?1 AND state = 'queued'",
@@ -804,7 +841,10 @@ impl Store {
         ephemeral_hash: &[u8; 32],
         expires_at: u64,
     ) -> Result<bool, StoreError> {
-        self.write(|tx| {
+        // Not fsynced on its own (see `write_relaxed`): it survives a kill of
+        // this process; a power cut could forget it, and a T_B1 replayed
+        // after that still cannot confirm the session keys.
+        self.write_relaxed(|tx| {
             let seen: Option<i64> = tx
                 .query_row(
                     "SELECT expires_at FROM replay_cache WHERE initiator = ?1 AND ephemeral_hash = ?2",
@@ -900,6 +940,30 @@ mod tests {
             assert_eq!(mode, 0o600, "{name} has mode {mode:o}");
         }
         drop(s);
+    }
+
+    #[test]
+    fn relaxed_writes_commit_and_leave_the_connection_fsyncing() {
+        let (d, s) = open();
+        assert!(s.synchronous_is_full());
+        s.enqueue(&msg(1, 2), 100).unwrap();
+        s.mark_delivered(&[[1; 16]], 110).unwrap();
+        assert!(s.synchronous_is_full(), "mark_delivered left NORMAL behind");
+        assert!(s.check_and_insert_replay(&addr(2), &[7; 32], 500).unwrap());
+        assert!(s.synchronous_is_full());
+        // A failing relaxed write rolls back and still restores FULL.
+        let r: Result<(), _> = s.write_relaxed(|tx| {
+            tx.execute("DELETE FROM outbox", [])?;
+            Err(StoreError::Invalid("abort"))
+        });
+        assert!(matches!(r, Err(StoreError::Invalid("abort"))));
+        assert!(s.synchronous_is_full());
+        drop(s);
+        // Committed: a new connection (as after a kill) sees both rows.
+        let s = Store::open(&d.path().join("store.db")).unwrap();
+        let e = s.outbox_entry(&[1; 16]).unwrap().unwrap();
+        assert_eq!(e.state, OutboxState::Delivered);
+        assert!(!s.check_and_insert_replay(&addr(2), &[7; 32], 500).unwrap());
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub fn send(settings: &Settings, to: &Peer, text: &str, timeout: Duration) -> Re
                 .await
                 .map_err(|e| node_failure(&e))?
         };
+        // This process ends here: part with the recipient cleanly.
+        chainmail_node::close_idle_sessions(&node, Duration::ZERO).await;
         let code = match outcome.status {
             SendStatus::Delivered => exit::OK,
             SendStatus::Queued => exit::QUEUED,

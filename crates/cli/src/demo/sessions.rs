@@ -237,6 +237,10 @@ pub async fn run(
         "attack — Mallory takes over Alice's address (the relay now leads to Mallory's node)",
     );
     relay.redirect(m.addr);
+    // Bob still holds the session of his first message to the real Alice
+    // (kept for the next one); closing it makes his next send dial anew,
+    // as it would once that session had idled out.
+    chainmail_node::close_idle_sessions(&b.node, Duration::ZERO).await;
     let sent = tokio::time::timeout(
         STEP_TIMEOUT,
         chainmail_node::send(
