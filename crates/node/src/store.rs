@@ -10,7 +10,9 @@
 //! and every write is one `BEGIN IMMEDIATE` transaction (taking the write lock
 //! up front, so two writers never deadlock on a lock upgrade). `synchronous =
 //! FULL`: a committed row survives power loss, which is what lets the receiver
-//! ack a message as soon as its inbox row is committed.
+//! ack a message as soon as its inbox row is committed. Two writes whose loss
+//! to a power cut only redoes work (a delivered mark, a replay-cache entry)
+//! skip their own fsync (`Store::write_relaxed`).
 //!
 //! The schema carries its version in `PRAGMA user_version`; [`MIGRATIONS`]
 //! are applied in order, each in the same transaction as the version bump.
