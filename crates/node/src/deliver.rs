@@ -168,6 +168,15 @@ pub async fn send(
     node.inner.outbox_wake.notify_one();
 
     let report = deliver(node, to, timeout).await;
+    if report.delivered.contains(&message_id) {
+        // Acked (after the recipient's commit) and marked: nothing to read.
+        return Ok(SendOutcome {
+            message_id,
+            to,
+            status: SendStatus::Delivered,
+            reason: None,
+        });
+    }
     let entry = node
         .db(move |s| s.outbox_entry(&message_id))
         .await?

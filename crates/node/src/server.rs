@@ -172,14 +172,10 @@ async fn handle_connection(
             Wire::Deliver(deliver) => {
                 // A session outlives single deliveries (senders keep it for
                 // the next message), so each `Deliver` is admitted as a new
-                // handshake would be: the sender not blocked (nor a stranger
-                // in contacts-only mode) and still valid on the chain
-                // (cached for the status TTL, or fresh with verify_on_chain).
-                let contacts_only = node.options().contacts_only;
-                if !node.db(move |s| s.admits(&from, contacts_only)).await? {
-                    // Told nothing, as at the handshake: the connection closes.
-                    return Err(SessionError::NotAdmitted(from).into());
-                }
+                // handshake would be: the sender still valid on the chain
+                // (cached for the status TTL, or fresh with verify_on_chain)
+                // here, and not blocked (nor a stranger in contacts-only
+                // mode) in the same store call that commits the messages.
                 let status = if node.options().verify_on_chain {
                     node.fresh_status(from).await
                 } else {
@@ -251,8 +247,23 @@ async fn handle_connection(
                 let now = unix_now();
                 // Commit first, ack after: an ack means "stored for good".
                 let ids: Vec<[u8; 16]> = rows.iter().map(|r| r.message_id).collect();
+                let contacts_only = node.options().contacts_only;
+                let stored = node
+                    .db(move |s| {
+                        if !s.admits(&from, contacts_only)? {
+                            return Ok(None);
+                        }
+                        if rows.is_empty() {
+                            return Ok(Some(Vec::new()));
+                        }
+                        s.store_received_all(&rows, now).map(Some)
+                    })
+                    .await?;
+                let Some(stored) = stored else {
+                    // Told nothing, as at the handshake: the connection closes.
+                    return Err(SessionError::NotAdmitted(from).into());
+                };
                 if !ids.is_empty() {
-                    let stored = node.db(move |s| s.store_received_all(&rows, now)).await?;
                     let new = stored.iter().filter(|s| **s == Stored::New).count();
                     info!(from = %from, new, duplicates = stored.len() - new, "messages stored");
                     // A peer that stops reading must not pin this task on a
