@@ -449,7 +449,7 @@ pub fn run(
     let (snow, _, snow_rate) = measure_mode("snow", dir, n, warm)?;
     let (node, node_rate) = measure_node(rt, dir, n, warm)?;
     notes.push(format!(
-        "Row 5: {} sessions per protocol (open-file limit {limit}; {}); memory = responder VmRSS growth from session {warm} to {} ÷ {}. core/rustls/snow keep (socket, protocol state) per session; the node keeps a tokio task, its record reader and its session per connection. Blocking loopback handshakes one after another, as a by-product: chainmail core {:.0}/s, rustls {:.0}/s, snow IK {:.0}/s, node {:.0}/s (the node's replay cache is a SQLite write with synchronous = FULL per handshake).",
+        "Row 5: {} sessions per protocol (open-file limit {limit}; {}); memory = responder VmRSS growth from session {warm} to {} ÷ {}. core/rustls/snow keep (socket, protocol state) per session; the node keeps a tokio task, its record reader and its session per connection. Blocking loopback handshakes one after another, as a by-product: chainmail core {:.0}/s, rustls {:.0}/s, snow IK {:.0}/s, node {:.0}/s (the node writes a replay-cache row to SQLite per handshake).",
         fmt_int(n),
         if n >= 10_000 {
             "10,000 reached"

@@ -103,7 +103,7 @@ fn wall_note(what: &str, names: &[&str], wall: &[f64], unit: f64, unit_name: &st
         .map(|(n, w)| format!("{n} {}", crate::table::fmt_num(w / unit)))
         .collect();
     format!(
-        "{what}, wall clock on this loaded machine ({unit_name}): {}.",
+        "{what}, wall clock on this shared machine ({unit_name}): {}.",
         parts.join(", ")
     )
 }
