@@ -1,7 +1,8 @@
-//! What a delivery costs end to end on one machine: a new session (chain
-//! lookups on the embedded chain, T_B1/T_A2, confirm), the signed message,
-//! the receiver's fsynced commit and the ack; and a 256-message batch over
-//! one session (one batch signature, one transaction).
+//! What a delivery costs end to end on one machine: one signed message over
+//! the session kept from the previous send, or over a new session (chain
+//! lookups on the embedded chain, T_B1/T_A2, confirm), each with the
+//! receiver's fsynced commit and the ack; and a 256-message batch over one
+//! session (one batch signature, one transaction).
 //!
 //! `cargo bench -p chainmail-node --bench delivery`
 
@@ -97,15 +98,22 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("delivery");
     g.sample_size(20).measurement_time(Duration::from_secs(10));
-    g.bench_function("send_new_session_one_message", |b| {
-        b.iter(|| {
-            rt.block_on(async {
-                let out = send(&bob, alice_id, "benchmark message", Duration::from_secs(10))
-                    .await
-                    .unwrap();
-                assert_eq!(out.status, SendStatus::Delivered, "{:?}", out.reason);
-            })
+    let send_one = || {
+        rt.block_on(async {
+            let out = send(&bob, alice_id, "benchmark message", Duration::from_secs(10))
+                .await
+                .unwrap();
+            assert_eq!(out.status, SendStatus::Delivered, "{:?}", out.reason);
         })
+    };
+    g.bench_function("send_kept_session_one_message", |b| b.iter(send_one));
+    g.bench_function("send_new_session_one_message", |b| {
+        b.iter_batched(
+            // The session kept by the previous send is closed outside the timing.
+            || rt.block_on(chainmail_node::close_idle_sessions(&bob, Duration::ZERO)),
+            |()| send_one(),
+            criterion::BatchSize::PerIteration,
+        )
     });
     g.bench_function("deliver_256_queued_one_session", |b| {
         b.iter_batched(
