@@ -20,6 +20,12 @@ pub struct Limits {
     pub handshake_timeout: Duration,
     /// A session with no frame for this long is closed.
     pub idle_timeout: Duration,
+    /// When more than three quarters of `max_connections` are open, an
+    /// established session with no frame for this long is closed to make
+    /// room. Why: senders keep their session after a delivery for the next
+    /// message (up to a minute), and idle kept sessions must not crowd out
+    /// new peers; a sender whose session is closed just handshakes again.
+    pub evict_idle_after: Duration,
     /// How often an open session re-checks the peer's status on chain
     /// (revocation closes it with `PeerRevoked`).
     pub recheck_interval: Duration,
@@ -41,6 +47,7 @@ impl Default for Limits {
             max_connections: 512,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(120),
+            evict_idle_after: Duration::from_secs(5),
             recheck_interval: Duration::from_secs(180),
             status_ttl: Duration::from_secs(30),
             per_ip_rate: 20.0,

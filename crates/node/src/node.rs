@@ -110,6 +110,10 @@ pub(crate) struct Inner {
     // Why a semaphore: each connection holds a socket and a task; past the
     // cap new connections are closed at once instead of piling up.
     pub(crate) connection_permits: Arc<Semaphore>,
+    // Why a Notify: when connections run short the accept loop wakes every
+    // established session at once; the ones idle for
+    // `limits.evict_idle_after` close, the others carry on.
+    pub(crate) connection_pressure: Notify,
     // Why a std Mutex: the limiter is touched once per accepted connection,
     // for a map operation, never across an `.await`.
     pub(crate) rate_limiter: std::sync::Mutex<RateLimiter>,
@@ -165,6 +169,7 @@ impl Node {
                 10_000,
             )),
             outbox_wake: Notify::new(),
+            connection_pressure: Notify::new(),
             static_shared: std::sync::Mutex::new(std::collections::HashMap::new()),
             kept_sessions: std::sync::Mutex::new(std::collections::HashMap::new()),
             key,
@@ -198,6 +203,15 @@ impl Node {
     /// The registry.
     pub fn registry(&self) -> &Arc<dyn Registry> {
         &self.inner.registry
+    }
+
+    /// Connections its listener holds open now (handshaking or established).
+    pub fn open_connections(&self) -> usize {
+        self.inner
+            .options
+            .limits
+            .max_connections
+            .saturating_sub(self.inner.connection_permits.available_permits())
     }
 
     /// The options the node runs with.

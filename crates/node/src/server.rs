@@ -60,10 +60,17 @@ pub async fn run(
             debug!(%peer, "rate limited");
             continue; // dropping the stream closes it
         }
+        let max = node.options().limits.max_connections;
         let Ok(permit) = node.inner.connection_permits.clone().try_acquire_owned() else {
             debug!(%peer, "connection cap reached");
+            node.inner.connection_pressure.notify_waiters();
             continue;
         };
+        if node.open_connections() > max - max / 4 {
+            // Short of connections: idle sessions make room (see
+            // `Limits::evict_idle_after`).
+            node.inner.connection_pressure.notify_waiters();
+        }
         let node = node.clone();
         let mut stop = stop_rx.clone();
         tasks.spawn(async move {
@@ -114,6 +121,8 @@ enum ConnectionError {
     Session(#[from] SessionError),
     #[error("idle for too long")]
     Idle,
+    #[error("closed while idle to make room: the node is short of connections")]
+    Evicted,
     #[error("peer {0} is no longer valid on the chain: {1}")]
     PeerRevoked(chainmail_core::Address, String),
     #[error("message refused: {0}")]
@@ -146,9 +155,12 @@ async fn handle_connection(
         Instant::now() + limits.recheck_interval,
         limits.recheck_interval,
     );
+    // Idle since the last payload; the deadline does not move when the loop
+    // turns for a re-check or a pressure notice (`recv` is cancel-safe).
+    let mut idle_since = Instant::now();
     loop {
         let payload = tokio::select! {
-            r = tokio::time::timeout(limits.idle_timeout, session.recv()) => match r {
+            r = tokio::time::timeout_at(idle_since + limits.idle_timeout, session.recv()) => match r {
                 Ok(Ok(p)) => p,
                 Ok(Err(SessionError::Closed)) => return Ok(()),
                 Ok(Err(e)) => return Err(e.into()),
@@ -164,6 +176,13 @@ async fn handle_connection(
                 if let Err(e) = status.check(unix_now()) {
                     send_close(&mut session, CloseReason::PeerRevoked).await;
                     return Err(ConnectionError::PeerRevoked(from, e.to_string()));
+                }
+                continue;
+            }
+            () = node.inner.connection_pressure.notified() => {
+                if idle_since.elapsed() >= limits.evict_idle_after {
+                    send_close(&mut session, CloseReason::Normal).await;
+                    return Err(ConnectionError::Evicted);
                 }
                 continue;
             }
@@ -293,5 +312,6 @@ async fn handle_connection(
                 return Ok(());
             }
         }
+        idle_since = Instant::now();
     }
 }

@@ -141,3 +141,63 @@ async fn a_kept_session_does_not_outlive_the_senders_revocation() {
     alice.running.stop().await;
     bob.running.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_kept_sessions_make_room_when_connections_run_short() {
+    use chainmail_node::limits::Limits;
+    use chainmail_node::store::Store;
+    use chainmail_node::{Node, NodeOptions};
+
+    let dir = tempfile::tempdir().unwrap();
+    let reg = chain(dir.path()).await;
+    // Alice takes 4 connections at most; idle sessions yield at once when
+    // more than 3 are open, and her idle timeout never fires in this test.
+    let alice_key = new_key();
+    register(&reg, &alice_key).await;
+    let alice = Node::new(
+        alice_key.clone_key(),
+        reg.clone(),
+        Store::open(&dir.path().join("alice.db")).unwrap(),
+        NodeOptions {
+            limits: Limits {
+                max_connections: 4,
+                evict_idle_after: Duration::ZERO,
+                // Long: only eviction can free the connections in time.
+                idle_timeout: Duration::from_secs(600),
+                ..test_limits()
+            },
+            ..NodeOptions::default()
+        },
+    );
+    let running = listen(&alice).await;
+    set_endpoint(&reg, &alice_key, &running.addr.to_string()).await;
+
+    let mut senders = Vec::new();
+    for i in 0..5 {
+        senders.push(peer(&reg, dir.path(), &format!("sender{i}")).await);
+    }
+    // Four senders keep a session each: the fourth fills Alice's table, and
+    // the three idle ones are closed to make room.
+    for s in &senders[..4] {
+        let out = send(&s.node, alice_key.address(), "hello", TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(out.status, SendStatus::Delivered, "{:?}", out.reason);
+    }
+    wait_until("idle sessions evicted", || alice.open_connections() <= 1).await;
+    // A fifth sender finds room; the first, whose kept session was closed,
+    // handshakes again.
+    for s in [&senders[4], &senders[0]] {
+        let out = send(&s.node, alice_key.address(), "hello again", TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(out.status, SendStatus::Delivered, "{:?}", out.reason);
+    }
+    assert_eq!(alice.store().inbox_after(0, 10).unwrap().len(), 6);
+    assert_eq!(handshakes(dir.path(), "alice"), 6);
+
+    running.stop().await;
+    for s in senders {
+        s.running.stop().await;
+    }
+}
