@@ -162,10 +162,11 @@ async fn per_source_rate_limit_closes_excess_connections() {
     let reg = chain(dir.path()).await;
     let alice_key = new_key();
     register(&reg, &alice_key).await;
-    let alice = Node::new(
-        alice_key.clone_key(),
-        reg.clone(),
-        Store::open(&dir.path().join("alice.db")).unwrap(),
+    let alice = node_with(
+        &reg,
+        &alice_key,
+        dir.path(),
+        "alice",
         NodeOptions {
             limits: Limits {
                 handshake_timeout: Duration::from_secs(2),

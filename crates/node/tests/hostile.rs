@@ -14,8 +14,7 @@ use chainmail_core::handshake::Initiator;
 use chainmail_core::wire::{CloseReason, Wire};
 use chainmail_node::limits::Limits;
 use chainmail_node::session::SecureStream;
-use chainmail_node::store::Store;
-use chainmail_node::{Node, NodeOptions, SendStatus, send};
+use chainmail_node::{NodeOptions, SendStatus, send};
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -204,10 +203,11 @@ async fn open_session_closed_when_peer_is_revoked() {
     let reg = chain(dir.path()).await;
     let alice_key = new_key();
     register(&reg, &alice_key).await;
-    let alice = Node::new(
-        alice_key.clone_key(),
-        reg.clone(),
-        Store::open(&dir.path().join("alice.db")).unwrap(),
+    let alice = node_with(
+        &reg,
+        &alice_key,
+        dir.path(),
+        "alice",
         NodeOptions {
             limits: Limits {
                 recheck_interval: Duration::from_millis(300),

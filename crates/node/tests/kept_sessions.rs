@@ -144,9 +144,8 @@ async fn a_kept_session_does_not_outlive_the_senders_revocation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_kept_sessions_make_room_when_connections_run_short() {
+    use chainmail_node::NodeOptions;
     use chainmail_node::limits::Limits;
-    use chainmail_node::store::Store;
-    use chainmail_node::{Node, NodeOptions};
 
     let dir = tempfile::tempdir().unwrap();
     let reg = chain(dir.path()).await;
@@ -154,10 +153,11 @@ async fn idle_kept_sessions_make_room_when_connections_run_short() {
     // more than 3 are open, and her idle timeout never fires in this test.
     let alice_key = new_key();
     register(&reg, &alice_key).await;
-    let alice = Node::new(
-        alice_key.clone_key(),
-        reg.clone(),
-        Store::open(&dir.path().join("alice.db")).unwrap(),
+    let alice = node_with(
+        &reg,
+        &alice_key,
+        dir.path(),
+        "alice",
         NodeOptions {
             limits: Limits {
                 max_connections: 4,

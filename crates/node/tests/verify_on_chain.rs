@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use chainmail_core::SecretKey;
 use chainmail_node::limits::Limits;
-use chainmail_node::store::Store;
 use chainmail_node::{Node, NodeOptions, SendStatus, send};
 use common::*;
 
@@ -21,10 +20,11 @@ fn alice(
     name: &str,
     verify_on_chain: bool,
 ) -> Node {
-    Node::new(
-        key.clone_key(),
-        reg.clone(),
-        Store::open(&dir.join(format!("{name}.db"))).unwrap(),
+    node_with(
+        reg,
+        key,
+        dir,
+        name,
         NodeOptions {
             limits: Limits {
                 status_ttl: Duration::from_secs(3600),

@@ -86,18 +86,30 @@ pub fn test_limits() -> Limits {
     }
 }
 
-/// A node with its store in `dir/<name>.db`.
+/// A node with its store in `dir/<name>.db` and the test limits.
 pub fn node(reg: &Arc<dyn Registry>, key: &SecretKey, dir: &std::path::Path, name: &str) -> Node {
-    let store = Store::open(&dir.join(format!("{name}.db"))).expect("store opens");
-    Node::new(
-        key.clone_key(),
-        reg.clone(),
-        store,
+    node_with(
+        reg,
+        key,
+        dir,
+        name,
         NodeOptions {
             limits: test_limits(),
             ..NodeOptions::default()
         },
     )
+}
+
+/// A node with its store in `dir/<name>.db` and the given options.
+pub fn node_with(
+    reg: &Arc<dyn Registry>,
+    key: &SecretKey,
+    dir: &std::path::Path,
+    name: &str,
+    options: NodeOptions,
+) -> Node {
+    let store = Store::open(&dir.join(format!("{name}.db"))).expect("store opens");
+    Node::new(key.clone_key(), reg.clone(), store, options)
 }
 
 /// A listening node: stop it with `stop`.
