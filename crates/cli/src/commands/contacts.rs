@@ -128,10 +128,10 @@ fn put(store: &Store, c: &Contact) -> Result<(), Failure> {
     })
 }
 
-/// `contact add NAME ID`: names (or renames) an ID.
-pub fn add(settings: &Settings, name: &str, id: Address) -> Result<u8, Failure> {
-    let store = open(settings)?;
-    let mut c = store
+/// The stored record of `id`, or a fresh one (no name, not verified, not
+/// blocked, added now) for the caller to fill in and `put`.
+fn contact_or_new(store: &Store, id: Address) -> Result<Contact, Failure> {
+    Ok(store
         .contact(&id)
         .map_err(store_failure)?
         .unwrap_or(Contact {
@@ -140,7 +140,13 @@ pub fn add(settings: &Settings, name: &str, id: Address) -> Result<u8, Failure> 
             verified: false,
             blocked: false,
             added_at: crate::commands::registry::unix_now(),
-        });
+        }))
+}
+
+/// `contact add NAME ID`: names (or renames) an ID.
+pub fn add(settings: &Settings, name: &str, id: Address) -> Result<u8, Failure> {
+    let store = open(settings)?;
+    let mut c = contact_or_new(&store, id)?;
     c.name = Some(name.to_owned());
     put(&store, &c)?;
     print(&c, "added", settings.json);
@@ -185,16 +191,7 @@ pub fn mark_verified(settings: &Settings, peer: &Peer) -> Result<u8, Failure> {
 pub fn set_blocked(settings: &Settings, peer: &Peer, blocked: bool) -> Result<u8, Failure> {
     let store = open(settings)?;
     let id = peer.resolve(&store)?;
-    let mut c = store
-        .contact(&id)
-        .map_err(store_failure)?
-        .unwrap_or(Contact {
-            id,
-            name: None,
-            verified: false,
-            blocked: false,
-            added_at: crate::commands::registry::unix_now(),
-        });
+    let mut c = contact_or_new(&store, id)?;
     c.blocked = blocked;
     if !blocked && c.name.is_none() {
         // A stranger that is no longer blocked needs no record at all.
