@@ -1,7 +1,6 @@
 #![doc = include_str!("../README.md")]
 
 pub mod config;
-pub mod contacts;
 pub mod deliver;
 pub mod frame;
 pub mod home;
@@ -13,6 +12,8 @@ pub mod server;
 pub mod session;
 pub mod status_cache;
 pub mod store;
+
+pub use store::contacts;
 
 pub use deliver::{
     DeliveryOutcome, DeliveryReport, SendOutcome, SendStatus, close_idle_sessions, deliver,

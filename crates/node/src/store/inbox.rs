@@ -1,0 +1,227 @@
+//! The inbox: verified messages received, stored once per (sender,
+//! message id) thanks to the dedup record (which outlives any sender's
+//! retries, see [`DEDUP_RETENTION_SECS`](super::DEDUP_RETENTION_SECS)).
+
+use chainmail_core::Address;
+use rusqlite::params;
+
+use super::{MAX_BATCH_PATH, MAX_BODY_BYTES, MessageId, Store, StoreError, address, fixed, i, u};
+use crate::seal::INBOX;
+
+/// A verified message received from a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedMessage {
+    /// The sender's id.
+    pub message_id: MessageId,
+    /// The peer authenticated in the session that carried it.
+    pub from: Address,
+    /// This identity.
+    pub to: Address,
+    /// Sender's send time, Unix seconds.
+    pub sent_at: u64,
+    /// The text.
+    pub body: String,
+    /// The message's signature, or the batch's when batch-signed.
+    pub signature: [u8; 65],
+    /// Merkle root of the batch, when batch-signed.
+    pub batch_root: Option<[u8; 32]>,
+    /// Sibling hashes from the leaf to the root, when batch-signed.
+    pub batch_path: Vec<[u8; 32]>,
+    /// This message's leaf index in the batch, when batch-signed.
+    pub batch_index: Option<u32>,
+    /// Messages in the batch, when batch-signed.
+    pub batch_count: Option<u32>,
+}
+
+/// An inbox row: the message and its place in the inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxEntry {
+    /// Monotonic position in this inbox (a cursor for `inbox --follow`).
+    pub seq: i64,
+    /// When this node stored it (Unix seconds).
+    pub received_at: u64,
+    /// The message.
+    pub message: ReceivedMessage,
+}
+
+/// Whether an incoming message was new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// First time seen: now in the inbox.
+    New,
+    /// Seen before (a resend after a lost ack): not stored again. Ack it anyway.
+    Duplicate,
+}
+
+impl Store {
+    /// Stores a verified message unless (from, message_id) was seen before.
+    /// The caller acks only after this returns `Ok` (either variant): the
+    /// row is committed, fsynced, by then.
+    pub fn store_received(&self, m: &ReceivedMessage, now: u64) -> Result<Stored, StoreError> {
+        Ok(self.store_received_all(std::slice::from_ref(m), now)?[0])
+    }
+
+    /// [`Store::store_received`] for several messages in one transaction
+    /// (one fsync for a whole batch); all are stored or none.
+    pub fn store_received_all(
+        &self,
+        messages: &[ReceivedMessage],
+        now: u64,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let mut bodies = Vec::with_capacity(messages.len());
+        for m in messages {
+            if m.body.len() > MAX_BODY_BYTES {
+                return Err(StoreError::Invalid("message body larger than 64 KiB"));
+            }
+            if m.batch_path.len() > MAX_BATCH_PATH {
+                return Err(StoreError::Invalid("batch path longer than 32"));
+            }
+            bodies.push(self.seal_body(INBOX, &m.message_id, &m.from, &m.body)?);
+        }
+        self.write(|tx| {
+            messages
+                .iter()
+                .zip(bodies)
+                .map(|(m, body)| Self::insert_received(tx, m, body, now))
+                .collect()
+        })
+    }
+
+    fn insert_received(
+        tx: &rusqlite::Transaction<'_>,
+        m: &ReceivedMessage,
+        body: rusqlite::types::Value,
+        now: u64,
+    ) -> Result<Stored, StoreError> {
+        let path: Vec<u8> = m.batch_path.iter().flatten().copied().collect();
+        let fresh = tx.execute(
+            "INSERT OR IGNORE INTO dedup (sender, message_id, received_at) VALUES (?1, ?2, ?3)",
+            params![&m.from.0[..], &m.message_id[..], i(now)],
+        )?;
+        if fresh == 0 {
+            return Ok(Stored::Duplicate);
+        }
+        // The inbox's own UNIQUE (sender, message_id) also holds after the
+        // dedup row is pruned, as long as the inbox row is kept.
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO inbox (message_id, sender, recipient, sent_at, received_at,
+                body, signature, batch_root, batch_path, batch_index, batch_count)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                &m.message_id[..],
+                &m.from.0[..],
+                &m.to.0[..],
+                i(m.sent_at),
+                i(now),
+                body,
+                &m.signature[..],
+                m.batch_root.as_ref().map(|r| &r[..]),
+                m.batch_root.map(|_| path),
+                m.batch_index,
+                m.batch_count,
+            ],
+        )?;
+        Ok(if inserted == 0 {
+            Stored::Duplicate
+        } else {
+            Stored::New
+        })
+    }
+
+    /// Inbox rows with `seq > after`, oldest first, up to `limit`. Start
+    /// with `after = 0`; for `--follow` pass the last `seq` seen.
+    pub fn inbox_after(&self, after: i64, limit: u32) -> Result<Vec<InboxEntry>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT seq, message_id, sender, recipient, sent_at, received_at, body, signature,
+                        batch_root, batch_path, batch_index, batch_count
+                 FROM inbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![after, limit], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                    r.get::<_, i64>(4)?,
+                    r.get::<_, i64>(5)?,
+                    r.get::<_, rusqlite::types::Value>(6)?,
+                    r.get::<_, Vec<u8>>(7)?,
+                    r.get::<_, Option<Vec<u8>>>(8)?,
+                    r.get::<_, Option<Vec<u8>>>(9)?,
+                    r.get::<_, Option<u32>>(10)?,
+                    r.get::<_, Option<u32>>(11)?,
+                ))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (seq, id, from, to, sent, recv, body, sig, root, path, index, count) = row?;
+                let path = path.unwrap_or_default();
+                if path.len() % 32 != 0 {
+                    return Err(StoreError::Corrupt("batch path length"));
+                }
+                let id: MessageId = fixed(id, "message id length")?;
+                let from = address(from)?;
+                let body = self.open_body(INBOX, &id, &from, body)?;
+                out.push(InboxEntry {
+                    seq,
+                    received_at: u(recv),
+                    message: ReceivedMessage {
+                        message_id: id,
+                        from,
+                        to: address(to)?,
+                        sent_at: u(sent),
+                        body,
+                        signature: fixed(sig, "signature length")?,
+                        batch_root: root.map(|r| fixed(r, "batch root length")).transpose()?,
+                        batch_path: path
+                            .chunks_exact(32)
+                            .map(|c| fixed(c.to_vec(), "batch path"))
+                            .collect::<Result<_, _>>()?,
+                        batch_index: index,
+                        batch_count: count,
+                    },
+                });
+            }
+            Ok(out)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::testutil::*;
+    use crate::store::{DEDUP_RETENTION_SECS, Store};
+
+    #[test]
+    fn inbox_dedup_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        {
+            let s = Store::open(&path).unwrap();
+            assert_eq!(s.store_received(&received(1), 60).unwrap(), Stored::New);
+            assert_eq!(
+                s.store_received(&received(1), 61).unwrap(),
+                Stored::Duplicate
+            );
+        }
+        let s = Store::open(&path).unwrap();
+        assert_eq!(
+            s.store_received(&received(1), 62).unwrap(),
+            Stored::Duplicate
+        );
+        assert_eq!(s.store_received(&received(2), 62).unwrap(), Stored::New);
+        let rows = s.inbox_after(0, 10).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].message, received(1));
+        assert_eq!(rows[0].received_at, 60);
+        assert_eq!(s.inbox_after(rows[0].seq, 10).unwrap().len(), 1);
+        // After the dedup record is pruned, the inbox row still dedups.
+        assert!(s.prune(62 + DEDUP_RETENTION_SECS + 100).unwrap() >= 2);
+        assert_eq!(
+            s.store_received(&received(1), 70).unwrap(),
+            Stored::Duplicate
+        );
+    }
+}

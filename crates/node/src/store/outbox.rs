@@ -1,0 +1,483 @@
+//! The outbox: signed messages waiting for the recipient's ack, their
+//! retry schedule ([`backoff`]), and how they end (delivered, rejected,
+//! expired).
+
+use std::time::Duration;
+
+use chainmail_core::Address;
+use rusqlite::params;
+
+use super::{MAX_BODY_BYTES, MessageId, Store, StoreError, address, fixed, i, u};
+use crate::seal::OUTBOX;
+
+/// State of an outbox message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutboxState {
+    /// Not yet acked; will be retried.
+    Queued,
+    /// Acked by the recipient.
+    Delivered,
+    /// Refused for good (recipient revoked, unknown, expired).
+    Rejected,
+    /// Not delivered within the maximum age; no longer retried.
+    Expired,
+}
+
+impl OutboxState {
+    /// The lowercase name used in the database and in `--json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Delivered => "delivered",
+            Self::Rejected => "rejected",
+            Self::Expired => "expired",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        Ok(match s {
+            "queued" => Self::Queued,
+            "delivered" => Self::Delivered,
+            "rejected" => Self::Rejected,
+            "expired" => Self::Expired,
+            _ => return Err(StoreError::Corrupt("unknown outbox state")),
+        })
+    }
+}
+
+/// A signed message to send (what goes into the outbox).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingMessage {
+    /// Random 128-bit id.
+    pub message_id: MessageId,
+    /// This identity.
+    pub from: Address,
+    /// The recipient.
+    pub to: Address,
+    /// The text.
+    pub body: String,
+    /// Unix seconds, as signed.
+    pub sent_at: u64,
+    /// Signature on `Message(from, to, id, sentAt, keccak(body))`.
+    pub signature: [u8; 65],
+}
+
+/// An outbox row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEntry {
+    /// The message.
+    pub message: OutgoingMessage,
+    /// Where it stands.
+    pub state: OutboxState,
+    /// Delivery attempts made so far.
+    pub attempts: u32,
+    /// Earliest time (Unix seconds) of the next attempt.
+    pub next_attempt_at: u64,
+    /// Why the last attempt failed, or why it was rejected.
+    pub last_error: Option<String>,
+    /// When it was queued (Unix seconds).
+    pub created_at: u64,
+    /// When it was delivered, rejected or expired.
+    pub finished_at: Option<u64>,
+}
+
+impl Store {
+    /// Puts a signed message in the outbox, due now.
+    pub fn enqueue(&self, msg: &OutgoingMessage, now: u64) -> Result<(), StoreError> {
+        if msg.body.len() > MAX_BODY_BYTES {
+            return Err(StoreError::Invalid("message body larger than 64 KiB"));
+        }
+        let body = self.seal_body(OUTBOX, &msg.message_id, &msg.to, &msg.body)?;
+        self.write(|tx| {
+            let n = tx.execute(
+                "INSERT OR IGNORE INTO outbox (message_id, sender, recipient, body, sent_at, signature,
+                    state, attempts, next_attempt_at, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?7)",
+                params![
+                    &msg.message_id[..],
+                    &msg.from.0[..],
+                    &msg.to.0[..],
+                    body,
+                    i(msg.sent_at),
+                    &msg.signature[..],
+                    i(now)
+                ],
+            )?;
+            if n == 0 {
+                return Err(StoreError::DuplicateId);
+            }
+            Ok(())
+        })
+    }
+
+    const OUTBOX_COLS: &'static str =
+        "message_id, sender, recipient, body, sent_at, signature, state,
+        attempts, next_attempt_at, last_error, created_at, finished_at";
+
+    fn outbox_row(
+        &self,
+        r: &rusqlite::Row<'_>,
+    ) -> rusqlite::Result<Result<OutboxEntry, StoreError>> {
+        let state: String = r.get(6)?;
+        let raw = (
+            r.get::<_, Vec<u8>>(0)?,
+            r.get::<_, Vec<u8>>(1)?,
+            r.get::<_, Vec<u8>>(2)?,
+            r.get::<_, Vec<u8>>(5)?,
+        );
+        let (body, sent_at, attempts, next, last_error, created, finished): (
+            rusqlite::types::Value,
+            i64,
+            i64,
+            i64,
+            Option<String>,
+            i64,
+            Option<i64>,
+        ) = (
+            r.get(3)?,
+            r.get(4)?,
+            r.get(7)?,
+            r.get(8)?,
+            r.get(9)?,
+            r.get(10)?,
+            r.get(11)?,
+        );
+        Ok((|| {
+            let message_id = fixed(raw.0, "message id length")?;
+            let to = address(raw.2)?;
+            Ok(OutboxEntry {
+                message: OutgoingMessage {
+                    body: self.open_body(OUTBOX, &message_id, &to, body)?,
+                    message_id,
+                    from: address(raw.1)?,
+                    to,
+                    sent_at: u(sent_at),
+                    signature: fixed(raw.3, "signature length")?,
+                },
+                state: OutboxState::parse(&state)?,
+                attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+                next_attempt_at: u(next),
+                last_error,
+                created_at: u(created),
+                finished_at: finished.map(u),
+            })
+        })())
+    }
+
+    fn outbox_query(
+        &self,
+        where_clause: &str,
+        p: impl rusqlite::Params,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.with(|c| {
+            let sql = format!("SELECT {} FROM outbox {where_clause}", Self::OUTBOX_COLS);
+            let mut stmt = c.prepare_cached(&sql)?;
+            let rows = stmt.query_map(p, |r| self.outbox_row(r))?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(row??);
+            }
+            Ok(out)
+        })
+    }
+
+    /// One outbox message by id.
+    pub fn outbox_entry(&self, id: &MessageId) -> Result<Option<OutboxEntry>, StoreError> {
+        Ok(self
+            .outbox_query("WHERE message_id = ?1", params![&id[..]])?
+            .pop())
+    }
+
+    /// Queued messages for `to`, oldest first (all of them, due or not: once
+    /// a session with the peer is up, everything waiting for it goes).
+    pub fn queued_for(&self, to: &Address, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.outbox_query(
+            "WHERE recipient = ?1 AND state = 'queued' ORDER BY created_at, rowid LIMIT ?2",
+            params![&to.0[..], limit],
+        )
+    }
+
+    /// Recipients that have at least one queued message due at `now`,
+    /// earliest due first.
+    pub fn due_peers(&self, now: u64, limit: u32) -> Result<Vec<Address>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT recipient, MIN(next_attempt_at) AS due FROM outbox
+                 WHERE state = 'queued' AND next_attempt_at <= ?1
+                 GROUP BY recipient ORDER BY due LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![i(now), limit], |r| r.get::<_, Vec<u8>>(0))?;
+            let mut out = Vec::new();
+            for row in rows {
+                out.push(address(row?)?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Earliest `next_attempt_at` of any queued message (for the worker's
+    /// sleep), or `None` when nothing is queued.
+    pub fn next_due(&self) -> Result<Option<u64>, StoreError> {
+        self.with(|c| {
+            let v: Option<i64> = c.query_row(
+                "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'queued'",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok(v.map(u))
+        })
+    }
+
+    /// Marks messages delivered (acked). Only queued ones change: a message
+    /// already delivered stays as it was.
+    /// Not fsynced on its own (see `write_relaxed`): losing it to a power
+    /// cut only resends the messages, which the receiver acks again.
+    pub fn mark_delivered(&self, ids: &[MessageId], now: u64) -> Result<(), StoreError> {
+        self.write_relaxed(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE outbox SET state = 'delivered', finished_at = ?2, last_error = NULL
+                 WHERE message_id = ?1 AND state = 'queued'",
+            )?;
+            for id in ids {
+                stmt.execute(params![&id[..], i(now)])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Rejects for good every queued message to `to` (recipient revoked,
+    /// unknown or expired), with the reason. Returns how many.
+    pub fn reject_peer(&self, to: &Address, reason: &str, now: u64) -> Result<usize, StoreError> {
+        self.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE outbox SET state = 'rejected', last_error = ?2, finished_at = ?3
+                 WHERE recipient = ?1 AND state = 'queued'",
+                params![&to.0[..], bounded(reason), i(now)],
+            )?)
+        })
+    }
+
+    /// Rejects for good the queued messages `ids` (the recipient refused
+    /// them, e.g. a body it does not accept), with the reason. Messages not
+    /// queued (already delivered, rejected or expired) stay as they were.
+    /// Returns how many changed.
+    pub fn reject_messages(
+        &self,
+        ids: &[MessageId],
+        reason: &str,
+        now: u64,
+    ) -> Result<usize, StoreError> {
+        self.write(|tx| {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE outbox SET state = 'rejected', last_error = ?2, finished_at = ?3
+                 WHERE message_id = ?1 AND state = 'queued'",
+            )?;
+            let mut n = 0;
+            for id in ids {
+                n += stmt.execute(params![&id[..], bounded(reason), i(now)])?;
+            }
+            Ok(n)
+        })
+    }
+
+    /// Records a failed attempt to `to`: every queued message to it that
+    /// was due gets attempts + 1 and its next attempt after [`backoff`];
+    /// messages not yet due keep their schedule (an attempt made early, e.g.
+    /// by a new `send`, does not inflate their backoff). All get the error.
+    pub fn record_failure(&self, to: &Address, error: &str, now: u64) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE outbox SET last_error = ?2 WHERE recipient = ?1 AND state = 'queued'",
+                params![&to.0[..], bounded(error)],
+            )?;
+            let mut select = tx.prepare_cached(
+                "SELECT message_id, attempts FROM outbox
+                 WHERE recipient = ?1 AND state = 'queued' AND next_attempt_at <= ?2",
+            )?;
+            let rows: Vec<(Vec<u8>, i64)> = select
+                .query_map(params![&to.0[..], i(now)], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            let mut update = tx.prepare_cached(
+                "UPDATE outbox SET attempts = ?2, next_attempt_at = ?3, last_error = ?4
+                 WHERE message_id = ?1",
+            )?;
+            for (id, attempts) in rows {
+                let attempts = u32::try_from(attempts)
+                    .unwrap_or(u32::MAX)
+                    .saturating_add(1);
+                let next = now.saturating_add(backoff(attempts).as_secs());
+                update.execute(params![id, attempts, i(next), bounded(error)])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Marks expired every queued message created before `now - max_age`.
+    /// Returns how many.
+    pub fn expire(&self, now: u64, max_age: Duration) -> Result<usize, StoreError> {
+        let cutoff = now.saturating_sub(max_age.as_secs());
+        self.write(|tx| {
+            Ok(tx.execute(
+                "UPDATE outbox SET state = 'expired', finished_at = ?2,
+                    last_error = 'not delivered within ' || ?3 || ' s'
+                        || COALESCE('; last error: ' || last_error, '')
+                 WHERE state = 'queued' AND created_at < ?1",
+                params![i(cutoff), i(now), i(max_age.as_secs())],
+            )?)
+        })
+    }
+
+    /// The whole outbox, newest first, up to `limit` rows.
+    pub fn outbox(&self, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.outbox_query(
+            "ORDER BY created_at DESC, rowid DESC LIMIT ?1",
+            params![limit],
+        )
+    }
+}
+
+/// Bounds an error text stored in the outbox (it may quote a peer).
+fn bounded(s: &str) -> String {
+    s.chars().take(500).collect()
+}
+
+/// Delay before attempt number `attempts + 1` after `attempts` failures:
+/// 5 s doubling to at most one hour. Deterministic so tests can predict it;
+/// the outbox worker spreads its wake-ups anyway, one peer at a time.
+pub fn backoff(attempts: u32) -> Duration {
+    const BASE: u64 = 5;
+    const CAP: u64 = 3600;
+    let exp = attempts.saturating_sub(1).min(20);
+    Duration::from_secs((BASE << exp).min(CAP))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MIGRATIONS;
+    use crate::store::testutil::*;
+
+    #[test]
+    fn outbox_lifecycle() {
+        let (_d, s) = open();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as u32);
+        s.enqueue(&msg(1, 2), 100).unwrap();
+        s.enqueue(&msg(2, 2), 101).unwrap();
+        s.enqueue(&msg(3, 3), 102).unwrap();
+        assert!(matches!(
+            s.enqueue(&msg(1, 2), 103),
+            Err(StoreError::DuplicateId)
+        ));
+        assert_eq!(s.due_peers(99, 10).unwrap(), Vec::<Address>::new());
+        assert_eq!(s.due_peers(200, 10).unwrap(), vec![addr(2), addr(3)]);
+        let q = s.queued_for(&addr(2), 10).unwrap();
+        assert_eq!(q.len(), 2);
+        assert_eq!(q[0].message, msg(1, 2));
+
+        s.record_failure(&addr(2), "connection refused", 200)
+            .unwrap();
+        let e = s.outbox_entry(&[1; 16]).unwrap().unwrap();
+        assert_eq!(e.attempts, 1);
+        assert_eq!(e.next_attempt_at, 205);
+        assert_eq!(e.last_error.as_deref(), Some("connection refused"));
+        s.record_failure(&addr(2), "again", 205).unwrap();
+        assert_eq!(
+            s.outbox_entry(&[1; 16]).unwrap().unwrap().next_attempt_at,
+            215
+        );
+        assert_eq!(s.due_peers(210, 10).unwrap(), vec![addr(3)]);
+        // An early attempt (not due) leaves the schedule alone.
+        s.record_failure(&addr(2), "early", 206).unwrap();
+        let e = s.outbox_entry(&[1; 16]).unwrap().unwrap();
+        assert_eq!((e.attempts, e.next_attempt_at), (2, 215));
+        assert_eq!(e.last_error.as_deref(), Some("early"));
+        assert_eq!(s.next_due().unwrap(), Some(102));
+
+        s.mark_delivered(&[[1; 16]], 300).unwrap();
+        let e = s.outbox_entry(&[1; 16]).unwrap().unwrap();
+        assert_eq!(e.state, OutboxState::Delivered);
+        assert_eq!(e.finished_at, Some(300));
+
+        assert_eq!(
+            s.reject_peer(&addr(3), "recipient revoked", 301).unwrap(),
+            1
+        );
+        let e = s.outbox_entry(&[3; 16]).unwrap().unwrap();
+        assert_eq!(e.state, OutboxState::Rejected);
+        assert_eq!(e.last_error.as_deref(), Some("recipient revoked"));
+        // A delivered message is never turned into rejected or expired.
+        assert_eq!(s.reject_peer(&addr(2), "x", 302).unwrap(), 1);
+        assert_eq!(
+            s.outbox_entry(&[1; 16]).unwrap().unwrap().state,
+            OutboxState::Delivered
+        );
+    }
+
+    #[test]
+    fn expiry_after_max_age() {
+        let (_d, s) = open();
+        s.enqueue(&msg(1, 2), 100).unwrap();
+        s.enqueue(&msg(2, 2), 5000).unwrap();
+        assert_eq!(s.expire(5000, Duration::from_secs(1000)).unwrap(), 1);
+        assert_eq!(
+            s.outbox_entry(&[1; 16]).unwrap().unwrap().state,
+            OutboxState::Expired
+        );
+        assert_eq!(
+            s.outbox_entry(&[2; 16]).unwrap().unwrap().state,
+            OutboxState::Queued
+        );
+        let e = s.outbox_entry(&[1; 16]).unwrap().unwrap();
+        assert_eq!(e.last_error.as_deref(), Some("not delivered within 1000 s"));
+        assert_eq!(e.finished_at, Some(5000));
+        // The last delivery error is kept in the reason.
+        s.record_failure(&addr(2), "connection refused", 5000)
+            .unwrap();
+        assert_eq!(s.expire(7000, Duration::from_secs(1000)).unwrap(), 1);
+        assert_eq!(
+            s.outbox_entry(&[2; 16])
+                .unwrap()
+                .unwrap()
+                .last_error
+                .as_deref(),
+            Some("not delivered within 1000 s; last error: connection refused")
+        );
+    }
+
+    #[test]
+    fn refused_messages_are_rejected_one_by_one() {
+        let (_d, s) = open();
+        for id in 1..=3 {
+            s.enqueue(&msg(id, 2), 100).unwrap();
+        }
+        s.mark_delivered(&[[3; 16]], 101).unwrap();
+        // 3 is delivered already and 9 is unknown: neither changes.
+        assert_eq!(
+            s.reject_messages(&[[1; 16], [3; 16], [9; 16]], "not text", 102)
+                .unwrap(),
+            1
+        );
+        let e = s.outbox_entry(&[1; 16]).unwrap().unwrap();
+        assert_eq!(
+            (e.state, e.last_error.as_deref(), e.finished_at),
+            (OutboxState::Rejected, Some("not text"), Some(102))
+        );
+        assert_eq!(
+            s.outbox_entry(&[2; 16]).unwrap().unwrap().state,
+            OutboxState::Queued
+        );
+        assert_eq!(
+            s.outbox_entry(&[3; 16]).unwrap().unwrap().state,
+            OutboxState::Delivered
+        );
+    }
+
+    #[test]
+    fn backoff_grows_and_caps() {
+        assert_eq!(backoff(1), Duration::from_secs(5));
+        assert_eq!(backoff(2), Duration::from_secs(10));
+        assert_eq!(backoff(10), Duration::from_secs(2560));
+        assert_eq!(backoff(11), Duration::from_secs(3600));
+        assert_eq!(backoff(u32::MAX), Duration::from_secs(3600));
+    }
+}

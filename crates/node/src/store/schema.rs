@@ -1,0 +1,117 @@
+//! The store's schema: [`MIGRATIONS`], applied in order, each in the same
+//! transaction as the version bump. The schema carries its version in
+//! `PRAGMA user_version`.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use super::StoreError;
+
+/// Schema migrations, applied in order; `user_version` = how many ran.
+/// Never edit a released entry: append a new one.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: outbox, inbox, dedup, replay cache.
+    "CREATE TABLE outbox (
+        message_id      BLOB PRIMARY KEY CHECK (length(message_id) = 16),
+        sender          BLOB NOT NULL CHECK (length(sender) = 20),
+        recipient       BLOB NOT NULL CHECK (length(recipient) = 20),
+        body            TEXT NOT NULL,
+        sent_at         INTEGER NOT NULL,
+        signature       BLOB NOT NULL CHECK (length(signature) = 65),
+        state           TEXT NOT NULL CHECK (state IN ('queued', 'delivered', 'rejected', 'expired')),
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        last_error      TEXT,
+        created_at      INTEGER NOT NULL,
+        finished_at     INTEGER
+    );
+    CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+    CREATE INDEX outbox_peer ON outbox (recipient, state, created_at);
+    CREATE TABLE inbox (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_id  BLOB NOT NULL CHECK (length(message_id) = 16),
+        sender      BLOB NOT NULL CHECK (length(sender) = 20),
+        recipient   BLOB NOT NULL CHECK (length(recipient) = 20),
+        sent_at     INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        body        TEXT NOT NULL,
+        signature   BLOB NOT NULL CHECK (length(signature) = 65),
+        batch_root  BLOB CHECK (batch_root IS NULL OR length(batch_root) = 32),
+        batch_path  BLOB,
+        UNIQUE (sender, message_id)
+    );
+    CREATE TABLE dedup (
+        sender      BLOB NOT NULL,
+        message_id  BLOB NOT NULL,
+        received_at INTEGER NOT NULL,
+        PRIMARY KEY (sender, message_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX dedup_age ON dedup (received_at);
+    CREATE TABLE replay_cache (
+        initiator      BLOB NOT NULL,
+        ephemeral_hash BLOB NOT NULL,
+        expires_at     INTEGER NOT NULL,
+        PRIMARY KEY (initiator, ephemeral_hash)
+    ) WITHOUT ROWID;
+    CREATE INDEX replay_expiry ON replay_cache (expires_at);",
+    // 2: a batch proof needs the leaf's index and the batch's size as well
+    // as the path (the core's `MessageProof::Batch`).
+    "ALTER TABLE inbox ADD COLUMN batch_index INTEGER;
+    ALTER TABLE inbox ADD COLUMN batch_count INTEGER;",
+    // 3: contacts (see `contacts`): a keyed digest of the ID as the index,
+    // the record (name, ID, verified, blocked) sealed.
+    "CREATE TABLE contacts (
+        lookup BLOB PRIMARY KEY,
+        record BLOB NOT NULL
+    ) WITHOUT ROWID;",
+];
+
+pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let supported = MIGRATIONS.len() as u32;
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Read inside the write transaction: two processes opening a fresh file
+    // at once must not both run migration 1.
+    let version: u32 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > supported {
+        return Err(StoreError::TooNew {
+            found: version,
+            supported,
+        });
+    }
+    for (n, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (n + 1) as u32)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Store;
+    use rusqlite::params;
+
+    #[test]
+    fn migrates_a_version_1_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        {
+            let mut c = Connection::open(&path).unwrap();
+            let tx = c.transaction().unwrap();
+            tx.execute_batch(MIGRATIONS[0]).unwrap();
+            tx.pragma_update(None, "user_version", 1).unwrap();
+            tx.execute(
+                "INSERT INTO inbox (message_id, sender, recipient, sent_at, received_at, body, signature)
+                 VALUES (?1, ?2, ?3, 1, 2, 'old', ?4)",
+                params![&[1u8; 16][..], &[9u8; 20][..], &[1u8; 20][..], &[7u8; 65][..]],
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as u32);
+        let rows = s.inbox_after(0, 10).unwrap();
+        assert_eq!(rows[0].message.body, "old");
+        assert_eq!(rows[0].message.batch_index, None);
+    }
+}
