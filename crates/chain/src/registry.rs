@@ -51,7 +51,25 @@ pub trait Registry: Send + Sync {
     async fn is_valid(&self, id: Address) -> Result<bool, ChainError>;
     /// The ID's public key, from the `Registered` log of the block named by
     /// `status.registered_block`, checked to hash to `id`. `None` if unknown.
-    async fn public_key(&self, id: Address) -> Result<Option<PublicKey>, ChainError>;
+    /// Reads the status once; a caller that already holds it uses
+    /// [`Registry::public_key_at`] instead.
+    async fn public_key(&self, id: Address) -> Result<Option<PublicKey>, ChainError> {
+        let status = self.status(id).await?;
+        if !status.is_registered() {
+            return Ok(None);
+        }
+        self.public_key_at(id, status.registered_block)
+            .await
+            .map(Some)
+    }
+    /// The ID's public key from the `Registered` log in `registered_block`
+    /// (the `registered_block` of a status the caller already read), checked
+    /// to hash to `id`. No status read: one delivery reads the status once.
+    async fn public_key_at(
+        &self,
+        id: Address,
+        registered_block: u64,
+    ) -> Result<PublicKey, ChainError>;
     /// The ID's endpoint, `None` if it never set one.
     async fn endpoint(&self, id: Address) -> Result<Option<EndpointRecord>, ChainError>;
     /// The contract's `verifySession` on a session request (paper §4.1.3 step 2);

@@ -345,12 +345,7 @@ impl Registry for RpcRegistry {
         calls::decode_is_valid(&self.view(calls::is_valid(id)).await?)
     }
 
-    async fn public_key(&self, id: Address) -> Result<Option<PublicKey>, ChainError> {
-        let status = self.status(id).await?;
-        if !status.is_registered() {
-            return Ok(None);
-        }
-        let block = status.registered_block;
+    async fn public_key_at(&self, id: Address, block: u64) -> Result<PublicKey, ChainError> {
         // Exactly one block: public providers refuse log queries over the whole chain.
         let filter = Filter::new()
             .address(to_alloy(self.registry))
@@ -372,7 +367,7 @@ impl Registry for RpcRegistry {
             .ok_or_else(|| {
                 ChainError::InvalidData(format!("no Registered log for {id} in block {block}"))
             })?;
-        calls::decode_registered_key(id, &log.data().data).map(Some)
+        calls::decode_registered_key(id, &log.data().data)
     }
 
     async fn endpoint(&self, id: Address) -> Result<Option<EndpointRecord>, ChainError> {

@@ -18,7 +18,7 @@ use chainmail_chain::ChainError;
 use chainmail_core::eip712::{Message, Signed};
 use chainmail_core::record::MAX_PAYLOAD;
 use chainmail_core::wire::{Auth, Close, CloseReason, Deliver, Envelope, Wire};
-use chainmail_core::{Address, Signature, hash};
+use chainmail_core::{Address, IdStatus, Signature, hash};
 use rand::TryRngCore;
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
@@ -328,7 +328,7 @@ async fn deliver_inner(
             debug!(to = %to, "reusing the kept session");
             (session, false)
         }
-        None => (connect(node, to, deadline).await?, true),
+        None => (connect(node, to, &status, deadline).await?, true),
     };
     loop {
         match exchange(node, &mut session, to, &queued, report).await {
@@ -350,7 +350,7 @@ async fn deliver_inner(
             // Messages it may have stored already are acked again (dedup).
             Err(Failure::SessionLost(reason)) if !fresh && report.delivered.is_empty() => {
                 debug!(to = %to, %reason, "the kept session failed; opening a new one");
-                session = connect(node, to, deadline).await?;
+                session = connect(node, to, &status, deadline).await?;
                 fresh = true;
             }
             Err(e) => return Err(e),
@@ -418,21 +418,20 @@ pub async fn close_idle_sessions(node: &Node, idle_for: Duration) {
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Looks up `to`'s key and endpoint on the chain, dials and runs the
-/// handshake as initiator (the peer must prove it holds that key).
-async fn connect(node: &Node, to: Address, deadline: Instant) -> Result<SecureStream, Failure> {
-    let key = match node
+/// handshake as initiator (the peer must prove it holds that key). `status`
+/// is `to`'s, read and judged valid by the caller: the key is read from the
+/// block it names, and the status is not read or judged again.
+async fn connect(
+    node: &Node,
+    to: Address,
+    status: &IdStatus,
+    deadline: Instant,
+) -> Result<SecureStream, Failure> {
+    let key = node
         .registry()
-        .public_key(to)
+        .public_key_at(to, status.registered_block)
         .await
-        .map_err(chain_failure)?
-    {
-        Some(k) => k,
-        None => {
-            return Err(Failure::Permanent(format!(
-                "recipient {to}: the ID is not registered in this registry"
-            )));
-        }
-    };
+        .map_err(chain_failure)?;
     let endpoint = node
         .registry()
         .endpoint(to)
@@ -444,7 +443,7 @@ async fn connect(node: &Node, to: Address, deadline: Instant) -> Result<SecureSt
         .await
         .map_err(|e| Failure::Temporary(format!("cannot reach {}: {e}", endpoint.endpoint)))?;
     let _ = stream.set_nodelay(true);
-    let session = SecureStream::initiate(node, stream, to, key, deadline)
+    let session = SecureStream::initiate(node, stream, to, key, status.valid_until, deadline)
         .await
         .map_err(|e| match e {
             // A responder that refuses us and an impostor that cannot read

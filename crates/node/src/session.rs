@@ -8,9 +8,7 @@
 
 use chainmail_chain::ChainError;
 use chainmail_core::codec::{Codec, Malformed};
-use chainmail_core::handshake::{
-    HandshakeError, Initiator, MAX_SKEW_SECS, ReplayCache, ReplayError, Responder,
-};
+use chainmail_core::handshake::{HandshakeError, Initiator, MAX_SKEW_SECS, ReplayError, Responder};
 use chainmail_core::record::MAX_RECORD_BODY;
 use chainmail_core::session::{Opened, OpenedInPlace, Session};
 use chainmail_core::wire::Wire;
@@ -104,21 +102,19 @@ pub enum SessionError {
     Refused,
 }
 
-/// Replay protection already done: the node checks and inserts (ID_B,
-/// keccak(E_B)) atomically in its SQLite store (surviving restarts) just
-/// before calling `accept`, off the async threads; this adapter tells the
-/// core so.
-struct CheckedInStore;
-
-impl ReplayCache for CheckedInStore {
-    fn check_and_insert(
-        &mut self,
-        _initiator: &Address,
-        _ephemeral_key: &[u8; 33],
-        _timestamp: u64,
-        _now: u64,
-    ) -> Result<(), ReplayError> {
-        Ok(())
+/// The core's status refusals, named for the local log: the peer's ID or
+/// our own. Any other error passes through.
+fn status_refusal(e: HandshakeError, own: Address) -> SessionError {
+    let (id, reason) = match e {
+        HandshakeError::UnknownId { id } => (id, StatusError::Unknown),
+        HandshakeError::Revoked { id, revoked_at } => (id, StatusError::Revoked { revoked_at }),
+        HandshakeError::Expired { id, valid_until } => (id, StatusError::Expired { valid_until }),
+        other => return other.into(),
+    };
+    if id == own {
+        SessionError::SelfNotValid { id, reason }
+    } else {
+        SessionError::PeerNotValid { id, reason }
     }
 }
 
@@ -146,17 +142,23 @@ impl SecureStream {
     /// Bob's side: proves who we are to `peer` (whose key `peer_key` comes
     /// from the chain) and checks that whoever answers holds that key. An
     /// impostor at the peer's endpoint cannot produce T_A2, so nothing is
-    /// ever sent to it. Fails with [`SessionError::Timeout`] at `deadline`.
+    /// ever sent to it. `peer_valid_until` is from the peer's status, which
+    /// the caller read and judged (once per delivery): it is not read or
+    /// judged again here. Fails with [`SessionError::Timeout`] at `deadline`.
     pub async fn initiate(
         node: &Node,
         stream: TcpStream,
         peer: Address,
         peer_key: PublicKey,
+        peer_valid_until: u64,
         deadline: Instant,
     ) -> Result<Self, SessionError> {
-        tokio::time::timeout_at(deadline, Self::initiate_inner(node, stream, peer, peer_key))
-            .await
-            .map_err(|_| SessionError::Timeout)?
+        tokio::time::timeout_at(
+            deadline,
+            Self::initiate_inner(node, stream, peer, peer_key, peer_valid_until),
+        )
+        .await
+        .map_err(|_| SessionError::Timeout)?
     }
 
     async fn initiate_inner(
@@ -164,19 +166,19 @@ impl SecureStream {
         mut stream: TcpStream,
         peer: Address,
         peer_key: PublicKey,
+        peer_valid_until: u64,
     ) -> Result<Self, SessionError> {
         if peer_key.address() != peer {
             return Err(HandshakeError::KeyMismatch { id: peer }.into());
         }
-        let status = node.status(peer).await?;
         let now = unix_now();
         let ss = node.static_shared(&peer_key);
-        let (state, t_b1) = Initiator::start_with_ss(
+        let (state, t_b1) = Initiator::start_judged(
             &node.inner.key,
             &ss,
             &node.inner.domain,
             &peer_key,
-            &status,
+            peer_valid_until,
             now,
             &mut os_rng().unwrap_err(),
         )?;
@@ -239,37 +241,27 @@ impl SecureStream {
         }
         let initiator_status = node.status(initiator).await?;
         let own_status = node.status(node.address()).await?;
-        let now = unix_now();
-        initiator_status
-            .check(now)
-            .map_err(|reason| SessionError::PeerNotValid {
-                id: initiator,
-                reason,
-            })?;
-        own_status
-            .check(now)
-            .map_err(|reason| SessionError::SelfNotValid {
-                id: node.address(),
-                reason,
-            })?;
-        let e_hash = hash::keccak256(pending.ephemeral_key());
-        let expires_at = pending
-            .session_request()
-            .payload
+        // The one judgment of both statuses (and T's freshness after the
+        // lookups) is the core's; only the replay check is left.
+        let admissible = pending
+            .judge(&initiator_status, &own_status, unix_now())
+            .map_err(|e| status_refusal(e, node.address()))?;
+        let key = admissible.replay_key();
+        let e_hash = hash::keccak256(&key.ephemeral_key);
+        let expires_at = key
             .timestamp
             .saturating_add(MAX_SKEW_SECS + REPLAY_MARGIN_SECS);
+        // Checked and inserted atomically in the SQLite store (surviving
+        // restarts), off the async threads.
         let fresh = node
             .db(move |s| s.check_and_insert_replay(&initiator, &e_hash, expires_at))
             .await?;
-        if !fresh {
-            return Err(SessionError::Replay(initiator));
-        }
-        if node.options().verify_on_chain {
+        if node.options().verify_on_chain && fresh {
             // After every local check (signature, cached status, replay),
             // never instead of them: junk and replays cost no chain call.
             match node
                 .registry()
-                .verify_session(pending.session_request())
+                .verify_session(admissible.session_request())
                 .await
             {
                 Ok(()) => debug!(from = %initiator, "verifySession accepted"),
@@ -282,18 +274,21 @@ impl SecureStream {
                 Err(e) => return Err(SessionError::Chain(e)),
             }
         }
-        let peer_key = *pending.initiator_key();
+        let peer_key = *admissible.initiator_key();
         // Bob's key hashes to ID_B and signed T_B (checked in read_t_b1),
         // so caching `ss` under ID_B cannot be poisoned by a stranger.
         let ss = node.static_shared(&peer_key);
-        let (t_a2, mut session) = pending.accept_with_ss(
-            &ss,
-            &initiator_status,
-            &own_status,
-            &mut CheckedInStore,
-            unix_now(),
-            &mut os_rng().unwrap_err(),
-        )?;
+        let verdict = if fresh {
+            Ok(())
+        } else {
+            Err(ReplayError::Seen)
+        };
+        let (t_a2, mut session) = admissible
+            .answer(&ss, verdict, unix_now(), &mut os_rng().unwrap_err())
+            .map_err(|e| match e {
+                HandshakeError::Replay { id } => SessionError::Replay(id),
+                e => e.into(),
+            })?;
         stream.write_all(&t_a2).await?;
         // The costly part is done; a half-open peer that never confirms must
         // not keep the permit.

@@ -58,6 +58,10 @@ impl Registry for Counting {
         self.lookups.fetch_add(1, Ordering::SeqCst);
         self.inner.public_key(id).await
     }
+    async fn public_key_at(&self, id: Address, block: u64) -> Result<PublicKey, ChainError> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.inner.public_key_at(id, block).await
+    }
     async fn endpoint(&self, id: Address) -> Result<Option<EndpointRecord>, ChainError> {
         self.lookups.fetch_add(1, Ordering::SeqCst);
         self.inner.endpoint(id).await

@@ -227,6 +227,7 @@ async fn open_session_closed_when_peer_is_revoked() {
         stream,
         alice_key.address(),
         alice_key.public_key(),
+        u64::MAX, // Alice's certificate does not bound this test's session
         tokio::time::Instant::now() + TIMEOUT,
     )
     .await

@@ -42,6 +42,7 @@ async fn non_text_bodies_are_refused_one_by_one() {
                 stream,
                 alice_id,
                 alice_pk,
+                u64::MAX, // Alice's certificate does not bound this test's session
                 tokio::time::Instant::now() + TIMEOUT,
             )
             .await

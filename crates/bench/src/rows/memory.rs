@@ -399,6 +399,9 @@ fn measure_node(
         chainmail_node::NodeOptions::default(),
     );
     let (alice_id, alice_key) = (alice.address(), alice.public_key());
+    let alice_valid_until = rt
+        .block_on(bob_node.registry().status(alice_id))?
+        .valid_until;
     let port = child.port;
     let open =
         |count: usize, held: &mut Vec<chainmail_node::session::SecureStream>| -> Result<()> {
@@ -408,7 +411,12 @@ fn measure_node(
                     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
                     held.push(
                         chainmail_node::session::SecureStream::initiate(
-                            &bob_node, stream, alice_id, alice_key, deadline,
+                            &bob_node,
+                            stream,
+                            alice_id,
+                            alice_key,
+                            alice_valid_until,
+                            deadline,
                         )
                         .await?,
                     );

@@ -184,26 +184,15 @@ impl Registry for EmbeddedRegistry {
         calls::decode_is_valid(&self.engine.call(calls::is_valid(id))?)
     }
 
-    async fn public_key(&self, id: Address) -> Result<Option<PublicKey>, ChainError> {
-        let status = self.status_blocking(id)?;
-        if !status.is_registered() {
-            return Ok(None);
-        }
+    async fn public_key_at(&self, id: Address, block: u64) -> Result<PublicKey, ChainError> {
         let topic1 = B256::left_padding_from(to_alloy(id).as_slice());
         let data = self
             .engine
-            .find_log(
-                status.registered_block,
-                R::Registered::SIGNATURE_HASH,
-                topic1,
-            )?
+            .find_log(block, R::Registered::SIGNATURE_HASH, topic1)?
             .ok_or_else(|| {
-                ChainError::InvalidData(format!(
-                    "no Registered log for {id} in block {}",
-                    status.registered_block
-                ))
+                ChainError::InvalidData(format!("no Registered log for {id} in block {block}"))
             })?;
-        calls::decode_registered_key(id, &data).map(Some)
+        calls::decode_registered_key(id, &data)
     }
 
     async fn endpoint(&self, id: Address) -> Result<Option<EndpointRecord>, ChainError> {

@@ -404,12 +404,18 @@ async fn revoked_initiator(
     let addr = listener.local_addr().map_err(io)?;
     let m = mallory.clone();
     let alice_key = alice_entity.key.public_key();
+    // Whatever Alice's status says: Mallory's side is not what is judged here.
+    let alice_valid_until = mallory
+        .registry()
+        .status(alice_id)
+        .await
+        .map_or(0, |s| s.valid_until);
     let initiator = tokio::spawn(async move {
         if let Ok(s) = TcpStream::connect(addr).await {
             let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
             let _ = tokio::time::timeout(
                 STEP_TIMEOUT,
-                SecureStream::initiate(&m, s, alice_id, alice_key, deadline),
+                SecureStream::initiate(&m, s, alice_id, alice_key, alice_valid_until, deadline),
             )
             .await;
         }

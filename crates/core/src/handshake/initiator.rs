@@ -81,14 +81,38 @@ impl Initiator {
         now: u64,
         rng: &mut R,
     ) -> Result<(ExpectT_A2, Vec<u8>), HandshakeError> {
+        responder_status
+            .check(now)
+            .map_err(|e| HandshakeError::from_status(responder.address(), e))?;
+        Self::start_judged(
+            identity,
+            ss,
+            domain,
+            responder,
+            responder_status.valid_until,
+            now,
+            rng,
+        )
+    }
+
+    /// As [`Initiator::start_with_ss`] for a caller that has already judged
+    /// the responder's status at `now` (a node that must refuse an invalid
+    /// recipient before it even dials, and judges once): takes only the
+    /// status's `valid_until`, where the session will end at the latest.
+    pub fn start_judged<R: CryptoRng + ?Sized>(
+        identity: &SecretKey,
+        ss: &StaticShared,
+        domain: &Domain,
+        responder: &PublicKey,
+        responder_valid_until: u64,
+        now: u64,
+        rng: &mut R,
+    ) -> Result<(ExpectT_A2, Vec<u8>), HandshakeError> {
         let id_a = responder.address();
         let id_b = identity.address();
         if id_a == id_b {
             return Err(HandshakeError::Reflected);
         }
-        responder_status
-            .check(now)
-            .map_err(|e| HandshakeError::from_status(id_a, e))?;
 
         // E_B: fresh for every attempt, never reused (not even on retry).
         let ephemeral = SecretKey::generate(rng);
@@ -131,7 +155,7 @@ impl Initiator {
         write_record(&body, &mut record);
         let expires_at = now
             .saturating_add(SESSION_LIFETIME_SECS)
-            .min(responder_status.valid_until);
+            .min(responder_valid_until);
         let state = ExpectT_A2 {
             local: id_b,
             domain: *domain,

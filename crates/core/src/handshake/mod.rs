@@ -14,7 +14,10 @@
 //! One type per expected message (rustls/snow style): [`Initiator::start`] →
 //! [`ExpectT_A2`] → [`Session`](crate::session::Session); [`Responder::read_t_b1`] →
 //! [`PendingT_B1`] (the caller fetches chain statuses, possibly asynchronously)
-//! → [`PendingT_B1::accept`] → `Session`. Every failure is a distinct
+//! → [`PendingT_B1::judge`] (both statuses, the one judgment) →
+//! [`AdmissibleT_B1`] (the caller checks its [`ReplayKey`] in its own store)
+//! → [`AdmissibleT_B1::answer`] → `Session`; [`PendingT_B1::accept`] does
+//! the last two with a [`ReplayCache`]. Every failure is a distinct
 //! [`HandshakeError`] for the local user; the peer learns only
 //! [`PEER_VISIBLE_FAILURE`].
 
@@ -24,7 +27,7 @@ mod responder;
 
 pub use initiator::{ExpectT_A2, Initiator};
 pub use replay::{MemoryReplayCache, ReplayCache, ReplayError};
-pub use responder::{PendingT_B1, Responder};
+pub use responder::{AdmissibleT_B1, PendingT_B1, ReplayKey, Responder};
 
 use zeroize::Zeroizing;
 

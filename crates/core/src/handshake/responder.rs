@@ -17,9 +17,9 @@ use crate::signature::Signature;
 use crate::status::IdStatus;
 
 use super::{
-    HandshakeError, ReplayCache, SESSION_LIFETIME_SECS, StaticShared, T_A2_HEADER_LEN, T_A2_LEN,
-    T_B1_HEADER_LEN, T_B1_LEN, TYPE_T_A2, TYPE_T_B1, VERSION, check_skew, session_keys, t_a2_key,
-    t_b1_key,
+    HandshakeError, ReplayCache, ReplayError, SESSION_LIFETIME_SECS, StaticShared, T_A2_HEADER_LEN,
+    T_A2_LEN, T_B1_HEADER_LEN, T_B1_LEN, TYPE_T_A2, TYPE_T_B1, VERSION, check_skew, session_keys,
+    t_a2_key, t_b1_key,
 };
 
 /// Alice's identity and registry, ready to read T_B1s.
@@ -155,7 +155,7 @@ impl<'k> Responder<'k> {
     }
 }
 
-impl PendingT_B1<'_> {
+impl<'k> PendingT_B1<'k> {
     /// ID_B, whose chain status the caller must look up.
     pub fn initiator(&self) -> Address {
         self.request.payload.from
@@ -176,11 +176,38 @@ impl PendingT_B1<'_> {
         &self.ephemeral_compressed
     }
 
-    /// Steps 3 (rest) and 4: both IDs valid by the chain at `now`, T still
-    /// within the skew at `now`, then the replay check-and-insert (last),
-    /// then T_A2. Returns T_A2 (a complete record) and the session, which
-    /// accepts data only after Bob's confirm frame. Computes `ss` (one
-    /// ECDH); use [`PendingT_B1::accept_with_ss`] with a cached one.
+    /// Step 3, chain part: both IDs valid by the chain at `now` and T still
+    /// within the skew at `now` (the status lookup may have taken a while).
+    /// The one place the responder judges statuses. Yields the request
+    /// still to be checked for replay, with its key — the shape of
+    /// quinn-proto's `Incoming`: the caller decides (its own replay store,
+    /// possibly asynchronous), then calls [`AdmissibleT_B1::answer`].
+    pub fn judge(
+        self,
+        initiator_status: &IdStatus,
+        own_status: &IdStatus,
+        now: u64,
+    ) -> Result<AdmissibleT_B1<'k>, HandshakeError> {
+        let id_b = self.initiator();
+        let id_a = self.identity.address();
+        initiator_status
+            .check(now)
+            .map_err(|e| HandshakeError::from_status(id_b, e))?;
+        own_status
+            .check(now)
+            .map_err(|e| HandshakeError::from_status(id_a, e))?;
+        check_skew(self.request.payload.timestamp, now)?;
+        Ok(AdmissibleT_B1 {
+            pending: self,
+            valid_until: initiator_status.valid_until.min(own_status.valid_until),
+        })
+    }
+
+    /// Steps 3 (rest) and 4 in one call: [`PendingT_B1::judge`], the replay
+    /// check-and-insert in `replay` (last), then T_A2. Returns T_A2 (a
+    /// complete record) and the session, which accepts data only after
+    /// Bob's confirm frame. Computes `ss` (one ECDH); use
+    /// [`PendingT_B1::accept_with_ss`] with a cached one.
     pub fn accept<C: ReplayCache + ?Sized, R: CryptoRng + ?Sized>(
         self,
         initiator_status: &IdStatus,
@@ -204,33 +231,102 @@ impl PendingT_B1<'_> {
         now: u64,
         rng: &mut R,
     ) -> Result<(Vec<u8>, Session), HandshakeError> {
-        let id_b = self.initiator();
-        let id_a = self.identity.address();
-        initiator_status
-            .check(now)
-            .map_err(|e| HandshakeError::from_status(id_b, e))?;
-        own_status
-            .check(now)
-            .map_err(|e| HandshakeError::from_status(id_a, e))?;
-        // The status lookup may have taken a while: T must still be fresh.
-        let timestamp = self.request.payload.timestamp;
-        check_skew(timestamp, now)?;
-        replay
-            .check_and_insert(&id_b, &self.ephemeral_compressed, timestamp, now)
-            .map_err(|e| match e {
-                super::ReplayError::Seen => HandshakeError::Replay { id: id_b },
-                other => HandshakeError::ReplayCache(other),
-            })?;
+        let admissible = self.judge(initiator_status, own_status, now)?;
+        let key = admissible.replay_key();
+        let verdict =
+            replay.check_and_insert(&key.initiator, &key.ephemeral_key, key.timestamp, now);
+        admissible.answer(ss, verdict, now, rng)
+    }
+}
+
+/// What the replay check of one T_B1 is about: the pair (ID_B, E_B) and
+/// the request's T (an entry need live only while T is within the skew).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayKey {
+    /// ID_B.
+    pub initiator: Address,
+    /// E_B as received (33 bytes compressed).
+    pub ephemeral_key: [u8; 33],
+    /// T.
+    pub timestamp: u64,
+}
+
+/// A T_B1 that passed every check but the replay check: the local ones
+/// ([`Responder::read_t_b1`]) and both chain statuses
+/// ([`PendingT_B1::judge`]). The caller checks [`AdmissibleT_B1::replay_key`]
+/// against its replay store and hands the verdict to
+/// [`AdmissibleT_B1::answer`]; dropping it refuses the request.
+#[allow(non_camel_case_types)] // named after the paper's message
+pub struct AdmissibleT_B1<'k> {
+    pending: PendingT_B1<'k>,
+    /// The earlier of both certificates' `validUntil`: the session ends there.
+    valid_until: u64,
+}
+
+impl std::fmt::Debug for AdmissibleT_B1<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdmissibleT_B1")
+            .field("pending", &self.pending)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'k> AdmissibleT_B1<'k> {
+    /// ID_B.
+    pub fn initiator(&self) -> Address {
+        self.pending.initiator()
+    }
+
+    /// K_pubB (already checked to hash to ID_B).
+    pub fn initiator_key(&self) -> &PublicKey {
+        &self.pending.initiator_key
+    }
+
+    /// T_B: Bob's signed `SessionRequest`, for the contract's `verifySession`.
+    pub fn session_request(&self) -> &Signed<SessionRequest> {
+        &self.pending.request
+    }
+
+    /// The key of the replay check still to do.
+    pub fn replay_key(&self) -> ReplayKey {
+        ReplayKey {
+            initiator: self.pending.initiator(),
+            ephemeral_key: self.pending.ephemeral_compressed,
+            timestamp: self.pending.request.payload.timestamp,
+        }
+    }
+
+    /// Step 4: takes the caller's replay verdict for
+    /// [`AdmissibleT_B1::replay_key`] (`Ok` = recorded now, never seen
+    /// before) and answers with T_A2. Returns T_A2 (a complete record) and
+    /// the session, which accepts data only after Bob's confirm frame.
+    /// `ss` = `StaticShared::compute(own identity, initiator_key())`.
+    pub fn answer<R: CryptoRng + ?Sized>(
+        self,
+        ss: &StaticShared,
+        replay_verdict: Result<(), ReplayError>,
+        now: u64,
+        rng: &mut R,
+    ) -> Result<(Vec<u8>, Session), HandshakeError> {
+        let valid_until = self.valid_until;
+        let this = self.pending;
+        let id_b = this.initiator();
+        let id_a = this.identity.address();
+        let timestamp = this.request.payload.timestamp;
+        replay_verdict.map_err(|e| match e {
+            ReplayError::Seen => HandshakeError::Replay { id: id_b },
+            other => HandshakeError::ReplayCache(other),
+        })?;
 
         // E_A: fresh, drawn from the caller's RNG.
         let ephemeral = SecretKey::generate(rng);
         let e_a = ephemeral.public_key().compressed();
         // ee = ECDH(E_A, E_B)
-        let ee = ephemeral.diffie_hellman(&self.ephemeral);
-        let t_b1_hash = keccak256(&self.t_b1);
+        let ee = ephemeral.diffie_hellman(&this.ephemeral);
+        let t_b1_hash = keccak256(&this.t_b1);
         let response = Signed::sign(
-            self.identity,
-            &self.domain,
+            this.identity,
+            &this.domain,
             SessionResponse {
                 from: id_a,
                 to: id_b,
@@ -249,22 +345,19 @@ impl PendingT_B1<'_> {
         let mut plaintext = Vec::with_capacity(super::T_A2_PLAINTEXT_LEN + kdf::TAG_LEN);
         plaintext.extend_from_slice(id_a.as_bytes());
         plaintext.extend_from_slice(&response.payload.timestamp.to_be_bytes());
-        plaintext.extend_from_slice(self.identity.public_key().as_xy());
+        plaintext.extend_from_slice(this.identity.public_key().as_xy());
         plaintext.extend_from_slice(response.signature.as_bytes());
-        let key = t_a2_key(&self.es, &ee, &t_b1_hash);
+        let key = t_a2_key(&this.es, &ee, &t_b1_hash);
         kdf::seal(&kdf::cipher(&key), 0, &body, &mut plaintext);
         body.extend_from_slice(&plaintext);
         debug_assert_eq!(body.len(), T_A2_LEN);
 
-        let (i2r, r2i, transcript) = session_keys(ss.bytes(), &self.es, &ee, &self.t_b1, &body);
-        let expires_at = now
-            .saturating_add(SESSION_LIFETIME_SECS)
-            .min(initiator_status.valid_until)
-            .min(own_status.valid_until);
+        let (i2r, r2i, transcript) = session_keys(ss.bytes(), &this.es, &ee, &this.t_b1, &body);
+        let expires_at = now.saturating_add(SESSION_LIFETIME_SECS).min(valid_until);
         let session = Session::new(
             Role::Responder,
             id_a,
-            self.initiator_key,
+            this.initiator_key,
             r2i,
             i2r,
             transcript,

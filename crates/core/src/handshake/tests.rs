@@ -959,3 +959,64 @@ proptest::proptest! {
         ), "{err:?}");
     }
 }
+
+/// The split responder (judge, then answer with the caller's replay
+/// verdict): a status refusal comes from `judge`, before any replay key is
+/// handed out; the verdict decides `answer`; a judged request's session
+/// ends at the earlier certificate.
+#[test]
+fn judge_then_answer_with_the_callers_replay_verdict() {
+    let p = parties();
+    let start = |rng: &mut rand::rngs::StdRng| {
+        Initiator::start(&p.bob, &domain(), &p.alice.public_key(), &live(), NOW, rng)
+            .unwrap()
+            .1
+    };
+    let mut rng = rng();
+    let responder = Responder::new(&p.alice, domain());
+    let ss = StaticShared::compute(&p.alice, &p.bob.public_key());
+    let revoked = IdStatus {
+        revoked_at: NOW - 1,
+        ..live()
+    };
+    let t_b1 = start(&mut rng);
+    let judged = responder
+        .read_t_b1(&t_b1, NOW)
+        .unwrap()
+        .judge(&revoked, &live(), NOW);
+    assert!(matches!(judged, Err(HandshakeError::Revoked { id, .. }) if id == p.bob.address()));
+    let judged = responder
+        .read_t_b1(&t_b1, NOW)
+        .unwrap()
+        .judge(&live(), &revoked, NOW);
+    assert!(matches!(judged, Err(HandshakeError::Revoked { id, .. }) if id == p.alice.address()));
+
+    let admissible = responder
+        .read_t_b1(&t_b1, NOW)
+        .unwrap()
+        .judge(&live(), &live(), NOW)
+        .unwrap();
+    let key = admissible.replay_key();
+    assert_eq!(key.initiator, p.bob.address());
+    assert_eq!(key.timestamp, NOW);
+    assert_eq!(
+        admissible
+            .answer(&ss, Err(ReplayError::Seen), NOW, &mut rng)
+            .err(),
+        Some(HandshakeError::Replay {
+            id: p.bob.address()
+        })
+    );
+    let short = IdStatus {
+        valid_until: NOW + 100,
+        ..live()
+    };
+    let (_t_a2, session) = responder
+        .read_t_b1(&t_b1, NOW)
+        .unwrap()
+        .judge(&live(), &short, NOW)
+        .unwrap()
+        .answer(&ss, Ok(()), NOW, &mut rng)
+        .unwrap();
+    assert_eq!(session.expires_at(), NOW + 100);
+}
