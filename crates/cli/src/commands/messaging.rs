@@ -302,25 +302,6 @@ pub fn store_failure_ref(e: &chainmail_node::store::StoreError) -> Failure {
     Failure::new(kind, format!("message store: {e}"), hint)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chainmail_node::store::StoreError;
-
-    #[test]
-    fn a_busy_store_reports_busy_directly_and_through_the_node() {
-        assert_eq!(store_failure(StoreError::Busy).kind, "Busy");
-        assert_eq!(
-            node_failure(&NodeError::Store(StoreError::Busy)).kind,
-            "Busy"
-        );
-        assert_eq!(
-            node_failure(&NodeError::Store(StoreError::DuplicateId)).kind,
-            "DuplicateId"
-        );
-    }
-}
-
 /// An inbox row as `inbox` prints it.
 pub fn message_report(entry: &InboxEntry) -> MessageReport {
     let m = &entry.message;
@@ -377,4 +358,23 @@ pub fn outbox(settings: &Settings) -> Result<u8, Failure> {
         .collect();
     output::print(&OutboxReport { messages }, settings.json);
     Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chainmail_node::store::StoreError;
+
+    #[test]
+    fn a_busy_store_reports_busy_directly_and_through_the_node() {
+        assert_eq!(store_failure(StoreError::Busy).kind, "Busy");
+        assert_eq!(
+            node_failure(&NodeError::Store(StoreError::Busy)).kind,
+            "Busy"
+        );
+        assert_eq!(
+            node_failure(&NodeError::Store(StoreError::DuplicateId)).kind,
+            "DuplicateId"
+        );
+    }
 }
