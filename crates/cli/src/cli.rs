@@ -167,7 +167,7 @@ pub enum Command {
         /// The message text
         #[arg(value_name = "TEXT")]
         text: String,
-        /// How long to wait for the recipient's acknowledgement
+        /// How long to wait for the recipient's acknowledgement (`20` = 20 s)
         #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_timeout, allow_hyphen_values = true)]
         timeout: Duration,
     },
@@ -312,5 +312,20 @@ mod tests {
     #[test]
     fn grammar_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn send_timeout_takes_bare_seconds() {
+        let id = "0x5FbDB2315678afecb367f032d93F642f64180aa3";
+        for (arg, secs) in [("20", 20), ("20s", 20), ("1m", 60)] {
+            let cli = Cli::try_parse_from(["chainmail", "send", id, "hi", "--timeout", arg])
+                .unwrap_or_else(|e| panic!("--timeout {arg}: {e}"));
+            match cli.command {
+                Command::Send { timeout, .. } => {
+                    assert_eq!(timeout, Duration::from_secs(secs), "--timeout {arg}")
+                }
+                _ => panic!("not send"),
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Parsing of the human durations the command line takes (`--valid-for 1y`,
 //! `--timeout 30s`): humantime's syntax (`30d`, `1y`, `12h`, `90s`, `1h 30m`)
-//! with bounds, so a typo such as `1000y` is refused here with a named error
+//! with bounds, and a bare number meaning seconds (`--timeout 20`, as in
+//! `timeout`, `curl --max-time` and `cast`), so a typo such as `1000y` is refused here with a named error
 //! rather than overflowing a `uint64` timestamp or being refused by the
 //! contract after a gas estimate.
 
@@ -65,10 +66,20 @@ pub fn parse_bounded(text: &str, min: Duration, max: Duration) -> Result<Duratio
     if text.len() > MAX_TEXT {
         return Err(DurationError::TooLongText);
     }
-    let d = humantime::parse_duration(text).map_err(|e| DurationError::Malformed {
-        input: text.to_owned(),
-        reason: e.to_string(),
-    })?;
+    // A bare number is seconds; humantime wants a unit.
+    let d = if text.bytes().all(|b| b.is_ascii_digit()) {
+        text.parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|e| DurationError::Malformed {
+                input: text.to_owned(),
+                reason: e.to_string(),
+            })?
+    } else {
+        humantime::parse_duration(text).map_err(|e| DurationError::Malformed {
+            input: text.to_owned(),
+            reason: e.to_string(),
+        })?
+    };
     if d < min {
         return Err(DurationError::TooShort {
             given: humantime::format_duration(d).to_string(),
@@ -119,6 +130,20 @@ mod tests {
         assert!(parse_validity("1y").unwrap() >= Duration::from_secs(365 * DAY));
         assert_eq!(parse_timeout("90s").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_timeout("0s").unwrap(), Duration::ZERO);
+        assert_eq!(parse_timeout("1m").unwrap(), Duration::from_secs(60));
+    }
+
+    #[test]
+    fn a_bare_number_is_seconds() {
+        assert_eq!(parse_timeout("20").unwrap(), Duration::from_secs(20));
+        assert_eq!(parse_timeout(" 0 ").unwrap(), Duration::ZERO);
+        assert_eq!(parse_timeout("3600").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_timeout("3601").unwrap_err().kind(), "DurationTooLong");
+        assert_eq!(parse_validity("60").unwrap_err().kind(), "DurationTooShort");
+        assert_eq!(
+            parse_timeout("99999999999999999999999").unwrap_err().kind(),
+            "MalformedDuration"
+        );
     }
 
     #[test]

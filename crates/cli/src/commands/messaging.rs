@@ -161,6 +161,8 @@ async fn shutdown_signal() {
 pub fn node_failure(e: &NodeError) -> Failure {
     match e {
         NodeError::Chain(c) => chain_failure(c),
+        // The store's own kind (`Busy`…), not `Store`.
+        NodeError::Store(s) => store_failure_ref(s),
         NodeError::SendToSelf => Failure::usage("SendToSelf", e.to_string(), "send to another ID"),
         NodeError::BodyTooLarge { .. } => {
             Failure::usage("BodyTooLarge", e.to_string(), "send a shorter text")
@@ -280,11 +282,24 @@ pub fn open_store(
 
 /// A store error as the user sees it.
 pub fn store_failure(e: chainmail_node::store::StoreError) -> Failure {
-    Failure::new(
-        crate::error::variant_name(&format!("{e:?}")),
-        format!("message store: {e}"),
-        "",
-    )
+    store_failure_ref(&e)
+}
+
+/// [`store_failure`] of a borrowed error: an explicit kind per variant.
+pub fn store_failure_ref(e: &chainmail_node::store::StoreError) -> Failure {
+    use chainmail_node::store::StoreError as E;
+    let (kind, hint) = match e {
+        E::Busy => ("Busy", "another chainmail process holds the store; retry"),
+        E::TooNew { .. } => ("TooNew", "upgrade chainmail"),
+        E::Corrupt(_) => ("Corrupt", "restore the store from an export"),
+        E::Invalid(_) => ("Invalid", ""),
+        E::DuplicateId => ("DuplicateId", "retry"),
+        E::Create(_) => ("Create", ""),
+        E::Sqlite(_) => ("Sqlite", "retry; run with -v for details"),
+        E::Sealed(_) => ("Sealed", "check --home: the store belongs to this identity"),
+        _ => ("StoreError", "retry; run with -v for details"),
+    };
+    Failure::new(kind, format!("message store: {e}"), hint)
 }
 
 /// An inbox row as `inbox` prints it.
@@ -343,4 +358,23 @@ pub fn outbox(settings: &Settings) -> Result<u8, Failure> {
         .collect();
     output::print(&OutboxReport { messages }, settings.json);
     Ok(exit::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chainmail_node::store::StoreError;
+
+    #[test]
+    fn a_busy_store_reports_busy_directly_and_through_the_node() {
+        assert_eq!(store_failure(StoreError::Busy).kind, "Busy");
+        assert_eq!(
+            node_failure(&NodeError::Store(StoreError::Busy)).kind,
+            "Busy"
+        );
+        assert_eq!(
+            node_failure(&NodeError::Store(StoreError::DuplicateId)).kind,
+            "DuplicateId"
+        );
+    }
 }
