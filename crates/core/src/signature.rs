@@ -127,13 +127,18 @@ impl Signature {
         Ok(PublicKey::from_inner(key))
     }
 
-    /// Checks that `key` signed `digest`. Cheaper than `recover` + compare
-    /// when the key is known (one verification, no recovery).
+    /// Checks that `key` signed `digest` with exactly these 65 bytes: the
+    /// key `ecrecover` finds from r, s **and v** must be `key`. A plain
+    /// ECDSA verification would ignore v, so (r, s, 27) and (r, s, 28)
+    /// would both pass here while the contract, cast and any third party
+    /// accept only one of them: a sender could hand out proofs chainmail
+    /// stores and nobody else accepts. Recovery costs about one
+    /// verification plus a square root.
     pub fn verify(&self, digest: &[u8; 32], key: &PublicKey) -> Result<(), SignatureError> {
-        let standard = self.recoverable()?.to_standard();
-        SECP256K1
-            .verify_ecdsa(DigestMessage::from_digest(*digest), &standard, key.inner())
-            .map_err(|_| SignatureError::Mismatch)
+        match self.recover(digest) {
+            Ok(signer) if signer == *key => Ok(()),
+            _ => Err(SignatureError::Mismatch),
+        }
     }
 }
 
@@ -199,6 +204,26 @@ mod tests {
             Err(SignatureError::Mismatch)
         );
         assert_ne!(sig.recover(&[8u8; 32]).ok(), Some(k.public_key()));
+    }
+
+    #[test]
+    fn a_flipped_v_does_not_verify() {
+        // ecrecover accepts exactly one v for (r, s): so must verify, or a
+        // sender could hand out proofs that only chainmail accepts.
+        for n in 1..=16u8 {
+            let k = key(n);
+            let digest = [n.wrapping_mul(7); 32];
+            let sig = k.sign_digest(&digest);
+            let mut flipped = sig.to_bytes();
+            flipped[64] = if flipped[64] == 27 { 28 } else { 27 };
+            let flipped = Signature::from_bytes(&flipped).unwrap();
+            assert_ne!(flipped.recover(&digest).ok(), Some(k.public_key()));
+            assert_eq!(
+                flipped.verify(&digest, &k.public_key()),
+                Err(SignatureError::Mismatch)
+            );
+            sig.verify(&digest, &k.public_key()).unwrap();
+        }
     }
 
     #[test]
