@@ -47,6 +47,10 @@ contract IdentityRegistry {
     error StaleRenewal(uint64 issuedAt, uint64 current);
     /// @notice An endpoint's `sequence` is not strictly greater than the stored one (`current`).
     error StaleSequence(uint64 sequence, uint64 current);
+    /// @notice An endpoint's `sequence` (milliseconds) lies beyond `limit`,
+    /// `(block.timestamp + MAX_FUTURE_SKEW) * 1000`: a clock ahead, or a sequence chosen to
+    /// freeze the endpoint (nothing could ever exceed a stored `type(uint64).max`).
+    error FutureSequence(uint64 sequence, uint64 limit);
     /// @notice The endpoint is longer than `MAX_ENDPOINT_LENGTH` bytes.
     error EndpointTooLong(uint256 length);
 
@@ -73,6 +77,7 @@ contract IdentityRegistry {
     uint64 public constant MAX_ISSUED_SKEW_PAST = 1 days;
     /// @notice How far ahead of `block.timestamp` a signed time may lie (clock skew;
     /// blocks are made on demand on some chains, so their time lags the wall clock).
+    /// It bounds `issuedAt`, `revokedAt` and, in milliseconds, an endpoint's `sequence`.
     uint64 public constant MAX_FUTURE_SKEW = 5 minutes;
     /// @notice Longest certificate lifetime, `validUntil - issuedAt`: five 365-day years.
     uint64 public constant MAX_LIFETIME = 5 * 365 days;
@@ -307,12 +312,16 @@ contract IdentityRegistry {
     /// e.g. `203.0.113.7:7400`. An empty string withdraws it.
     /// @dev Checks, in order: length ≤ `MAX_ENDPOINT_LENGTH`; the ID valid (registered,
     /// not revoked, not expired); `sequence` strictly greater than the stored one;
-    /// the signature of `Endpoint(id, endpoint, sequence)` by the ID's key. Clients
-    /// use milliseconds since the epoch as `sequence`, so an older signed endpoint
-    /// can never land after a newer one.
+    /// `sequence` at most `(block.timestamp + MAX_FUTURE_SKEW) * 1000`; the signature of
+    /// `Endpoint(id, endpoint, sequence)` by the ID's key. Clients use milliseconds
+    /// since the epoch as `sequence`, so an older signed endpoint can never land after
+    /// a newer one; the upper bound keeps a clock far ahead (or whoever holds the key)
+    /// from storing a sequence that no later endpoint could exceed. Revocation still
+    /// ends the ID, endpoint included.
     /// @param id The identity.
     /// @param endpoint Where to reach it; opaque bytes to the contract.
-    /// @param sequence Strictly growing counter.
+    /// @param sequence Strictly growing counter: milliseconds since the epoch, at most
+    /// `MAX_FUTURE_SKEW` seconds ahead of the block time.
     /// @param signature 65 bytes r‖s‖v over the EIP-712 digest of the `Endpoint`.
     function setEndpoint(address id, string calldata endpoint, uint64 sequence, bytes calldata signature) external {
         if (bytes(endpoint).length > MAX_ENDPOINT_LENGTH) revert EndpointTooLong(bytes(endpoint).length);
@@ -320,6 +329,14 @@ contract IdentityRegistry {
         EndpointRecord storage record = _endpoints[id];
         uint64 current = record.sequence;
         if (sequence <= current) revert StaleSequence(sequence, current);
+        // Unchecked: block.timestamp is a uint64 in every block header, so the limit is
+        // below 2^75. It exceeds type(uint64).max only after the year 584 million, and
+        // then no uint64 `sequence` is above it, so the cast in the revert is exact.
+        unchecked {
+            uint256 limit = (block.timestamp + MAX_FUTURE_SKEW) * 1000;
+            // forge-lint: disable-next-line(unsafe-typecast)
+            if (sequence > limit) revert FutureSequence(sequence, uint64(limit));
+        }
         _checkSignature(
             id, _hashStruct3(ENDPOINT_TYPEHASH, uint160(id), uint256(keccak256(bytes(endpoint))), sequence), signature
         );

@@ -103,11 +103,16 @@ contract RegistryHandler is Base {
         calls++;
         uint256 key = keys[k % keys.length];
         address id = vm.addr(key);
+        // Mostly a small step up; sometimes around the block-time bound, or far past it.
+        uint64 limit = (_now() + 300) * 1000;
         uint64 sequence = sequenceSeen[id] + 1 + (step % 1000);
+        if (step % 3 == 1) sequence = limit - 500 + (step % 1000);
+        if (step % 3 == 2) sequence = limit + 1 + (uint64(bytes8(keccak256(abi.encode(step)))) >> 2);
         string memory endpoint = "198.51.100.1:7400";
         bytes memory sig = signStruct(registry, key, endpointHash(id, endpoint, sequence));
         try registry.setEndpoint(id, endpoint, sequence, sig) {
             if (revokedAtSeen[id] != 0) violation = "a revoked ID published an endpoint";
+            if (sequence > limit) violation = "a sequence beyond (block time + skew) in ms was accepted";
             sequenceSeen[id] = sequence;
             replays.push(Replay(3, key, sequence, 0, sig));
         } catch {}
@@ -194,6 +199,13 @@ contract IdentityRegistryInvariantTest is Base {
             address id = handler.idOf(k);
             (, uint64 sequence) = registry.endpointOf(id);
             assertEq(sequence, handler.sequenceSeen(id), "endpoint sequence");
+        }
+    }
+
+    function invariant_endpointSequenceWithinBlockTimeBound() public view {
+        for (uint256 k = 0; k < handler.keyCount(); k++) {
+            (, uint64 sequence) = registry.endpointOf(handler.idOf(k));
+            assertTrue(sequence <= (block.timestamp + 300) * 1000, "stored sequence beyond the bound");
         }
     }
 

@@ -691,6 +691,64 @@ contract IdentityRegistryTest is Base {
         registry.setEndpoint(bob, "z", 0, bobZero);
     }
 
+    function test_endpoint_sequenceBoundedByBlockTime() public {
+        registerDefault(ALICE_KEY);
+        uint64 limit = (START + 300) * 1000; // (block.timestamp + MAX_FUTURE_SKEW) in ms
+        // One past the bound: refused with the sequence and the limit.
+        bytes memory past = endpointSig(ALICE_KEY, "a:1", limit + 1);
+        vm.expectRevert(abi.encodeWithSelector(IdentityRegistry.FutureSequence.selector, limit + 1, limit));
+        registry.setEndpoint(alice, "a:1", limit + 1, past);
+        // The sequence that would freeze the endpoint for good.
+        bytes memory frozen = endpointSig(ALICE_KEY, "a:1", type(uint64).max);
+        vm.expectRevert(abi.encodeWithSelector(IdentityRegistry.FutureSequence.selector, type(uint64).max, limit));
+        registry.setEndpoint(alice, "a:1", type(uint64).max, frozen);
+        // Exactly at the bound: accepted.
+        registry.setEndpoint(alice, "a:1", limit, endpointSig(ALICE_KEY, "a:1", limit));
+        (, uint64 s) = registry.endpointOf(alice);
+        assertEq(s, limit, "sequence at the bound stored");
+        // Not frozen: a second later the bound has moved and a newer endpoint lands.
+        vm.warp(START + 1);
+        registry.setEndpoint(alice, "a:2", limit + 1, endpointSig(ALICE_KEY, "a:2", limit + 1));
+        (string memory e, uint64 s2) = registry.endpointOf(alice);
+        assertEq(bytes(e), "a:2", "newer endpoint");
+        assertEq(s2, limit + 1, "newer sequence");
+        // The bound is checked after the stale rule and before the signature.
+        uint64 limit2 = (START + 1 + 300) * 1000;
+        bytes memory wrong = endpointSig(MALLORY_KEY, "a:3", limit2 + 1);
+        vm.expectRevert(abi.encodeWithSelector(IdentityRegistry.FutureSequence.selector, limit2 + 1, limit2));
+        registry.setEndpoint(alice, "a:3", limit2 + 1, wrong);
+    }
+
+    function test_endpoint_revocationEndsAnEndpointAtTheBound() public {
+        registerDefault(ALICE_KEY);
+        uint64 limit = (START + 300) * 1000;
+        registry.setEndpoint(alice, "a:1", limit, endpointSig(ALICE_KEY, "a:1", limit));
+        registry.revoke(alice, START, revokeSig(ALICE_KEY, START));
+        assertTrue(!registry.isValid(alice), "revoked");
+        // However far time moves, a revoked ID publishes nothing again, in or out of bounds.
+        vm.warp(START + 2 * YEAR);
+        bytes memory sig = endpointSig(ALICE_KEY, "a:2", limit + 1);
+        vm.expectRevert(abi.encodeWithSelector(IdentityRegistry.IdentityRevoked.selector, alice));
+        registry.setEndpoint(alice, "a:2", limit + 1, sig);
+        sig = endpointSig(ALICE_KEY, "a:2", type(uint64).max);
+        vm.expectRevert(abi.encodeWithSelector(IdentityRegistry.IdentityRevoked.selector, alice));
+        registry.setEndpoint(alice, "a:2", type(uint64).max, sig);
+    }
+
+    /// @dev Any sequence: accepted iff above the stored one and at most (now + 300 s) in ms.
+    function testFuzz_endpointSequenceBound(uint64 sequence, uint32 later) public {
+        registerDefault(ALICE_KEY);
+        vm.warp(uint256(START) + (later % (300 days)));
+        uint64 limit = (now64() + 300) * 1000;
+        bytes memory sig = endpointSig(ALICE_KEY, "f:1", sequence);
+        if (sequence == 0) {
+            vm.expectRevert(abi.encodeWithSelector(IdentityRegistry.StaleSequence.selector, uint64(0), uint64(0)));
+        } else if (sequence > limit) {
+            vm.expectRevert(abi.encodeWithSelector(IdentityRegistry.FutureSequence.selector, sequence, limit));
+        }
+        registry.setEndpoint(alice, "f:1", sequence, sig);
+    }
+
     function test_endpoint_lengthLimit() public {
         registerDefault(ALICE_KEY);
         string memory max = string(new bytes(255));

@@ -188,6 +188,18 @@ mod tests {
                 current: 5
             }
         );
+        let future = R::FutureSequence {
+            sequence: u64::MAX,
+            limit: 1_750_000_300_000,
+        }
+        .abi_encode();
+        assert_eq!(
+            decode_revert(&future),
+            crate::ContractError::FutureSequence {
+                sequence: u64::MAX,
+                limit: 1_750_000_300_000
+            }
+        );
         let big = R::EndpointTooLong {
             length: alloy::primitives::U256::MAX,
         }

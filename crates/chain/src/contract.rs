@@ -58,6 +58,10 @@ pub fn decode_revert(data: &[u8]) -> ContractError {
             sequence: e.sequence,
             current: e.current,
         },
+        Ok(E::FutureSequence(e)) => ContractError::FutureSequence {
+            sequence: e.sequence,
+            limit: e.limit,
+        },
         Ok(E::EndpointTooLong(e)) => ContractError::EndpointTooLong {
             length: u64::try_from(e.length).unwrap_or(u64::MAX),
         },

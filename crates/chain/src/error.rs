@@ -70,6 +70,17 @@ pub enum ContractError {
         /// Sequence stored on the chain.
         current: u64,
     },
+    /// An endpoint sequence (milliseconds since the epoch) further ahead of the
+    /// block time than the contract allows: `(block time + 300 s) * 1000`.
+    #[error(
+        "FutureSequence(sequence {sequence}, limit {limit}): the endpoint's sequence (the signer's clock, in milliseconds) is more than 5 minutes ahead of the chain's time; set the clock right, then sign and publish the endpoint again"
+    )]
+    FutureSequence {
+        /// Sequence in the payload.
+        sequence: u64,
+        /// The largest sequence the block accepted: `(block timestamp + MAX_FUTURE_SKEW) * 1000`.
+        limit: u64,
+    },
     /// The endpoint string is too long.
     #[error("EndpointTooLong({length}): an endpoint is at most 255 bytes")]
     EndpointTooLong {

@@ -31,6 +31,7 @@ both_backends!(
     revoke_then_lookup,
     revocation_signed_days_earlier_accepted,
     endpoint_sequence_rules,
+    endpoint_sequence_bounded_by_block_time,
     verify_session_errors_by_name,
     public_key_found_through_registered_block,
     bad_inputs_refused_by_name,
@@ -274,6 +275,61 @@ async fn endpoint_sequence_rules(b: &Backend) {
             .endpoint
             .len(),
         255
+    );
+}
+
+async fn endpoint_sequence_bounded_by_block_time(b: &Backend) {
+    let k = key();
+    b.reg.register(&certificate(b, &k).await).await.unwrap();
+    let d = b.domain();
+    let ep = |seq| {
+        sign(
+            &k,
+            &d,
+            Endpoint {
+                id: id(&k),
+                endpoint: "203.0.113.7:7400".to_string(),
+                sequence: seq,
+            },
+        )
+    };
+    let now = b.reg.now().await.unwrap();
+    // A clock an hour ahead: refused by name, with the limit the block allowed.
+    let ahead = (now + 3600) * 1000;
+    let err = contract_err(b.reg.set_endpoint(&ep(ahead)).await);
+    match err {
+        ContractError::FutureSequence { sequence, limit } => {
+            assert_eq!(sequence, ahead, "{}", b.name);
+            assert!(
+                limit >= (now + 300) * 1000 && limit < ahead,
+                "{}: limit {limit} for block time ~{now}",
+                b.name
+            );
+        }
+        ref other => panic!("{}: expected FutureSequence, got {other:?}", b.name),
+    }
+    assert!(err.to_string().contains("set the clock right"), "{err}");
+    // The sequence that would freeze the endpoint for good.
+    assert!(matches!(
+        contract_err(b.reg.set_endpoint(&ep(u64::MAX)).await),
+        ContractError::FutureSequence {
+            sequence: u64::MAX,
+            ..
+        }
+    ));
+    assert_eq!(b.reg.endpoint(id(&k)).await.unwrap(), None, "{}", b.name);
+    // What the CLI signs, this machine's clock in milliseconds, is inside the bound.
+    let wall_ms = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    b.reg.set_endpoint(&ep(wall_ms)).await.unwrap();
+    assert_eq!(
+        b.reg.endpoint(id(&k)).await.unwrap().unwrap().sequence,
+        wall_ms
     );
 }
 

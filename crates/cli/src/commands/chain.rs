@@ -120,6 +120,9 @@ pub fn chain_failure(e: &ChainError) -> Failure {
                 }
                 ContractError::IdentityExpired(_) => "renew it (`chainmail renew`)",
                 ContractError::InvalidLifetime { .. } => "choose a shorter --valid-for",
+                ContractError::FutureSequence { .. } => {
+                    "the sequence is this machine's clock in ms: set the clock right, then run `chainmail endpoint` again"
+                }
                 _ => "",
             };
             Failure::new(variant_name(&format!("{c:?}")), message, hint)

@@ -46,12 +46,18 @@ pub async fn register(reg: &Arc<dyn Registry>, key: &SecretKey) {
         .expect("register");
 }
 
-/// Publishes `endpoint` for `key` (sequence = milliseconds, strictly growing).
+/// Publishes `endpoint` for `key` (sequence = milliseconds, strictly growing in
+/// this process even within one millisecond; the contract refuses a sequence more
+/// than 5 minutes ahead of the block time, so nanoseconds would not do).
 pub async fn set_endpoint(reg: &Arc<dyn Registry>, key: &SecretKey, endpoint: &str) {
-    let sequence = SystemTime::now()
+    static LAST: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let millis = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
-        .as_nanos() as u64;
+        .as_millis() as u64;
+    let next = |last: u64| millis.max(last + 1);
+    let order = std::sync::atomic::Ordering::SeqCst;
+    let sequence = next(LAST.fetch_update(order, order, |l| Some(next(l))).unwrap());
     let e = Endpoint {
         id: key.address(),
         endpoint: endpoint.to_string(),
