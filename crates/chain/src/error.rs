@@ -157,6 +157,22 @@ pub enum ChainError {
         "no contract at the registry address {0}: deploy it (`chainmail deploy`) or fix the configured address"
     )]
     NoContract(Address),
+    /// The code at the registry address is not this build's `IdentityRegistry`.
+    #[error(
+        "the contract at {0} is not the chainmail IdentityRegistry (its code differs from this build's): fix the configured registry address"
+    )]
+    WrongContract(Address),
+    /// The RPC node's answer is refuted by the proofs of the block it named
+    /// (a forged header, account or storage proof, or code): it is faulty or lying.
+    #[error(
+        "the Ethereum node at {provider} gave an answer its own block's proofs refute ({what}); nothing it said was used — it is faulty or lying: switch to another RPC provider"
+    )]
+    ProofMismatch {
+        /// The node, by its URL without path, query or credentials.
+        provider: String,
+        /// What did not match.
+        what: String,
+    },
     /// A write was attempted without a payer key (rpc backend).
     #[error("this operation sends a transaction and needs a payer key (none configured)")]
     NoPayer,

@@ -8,6 +8,7 @@ mod error;
 mod registry;
 pub mod rpc;
 mod spec;
+pub mod verified;
 
 use std::sync::Arc;
 

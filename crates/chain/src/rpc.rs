@@ -1,10 +1,12 @@
 //! The rpc backend: the registry on any Ethereum JSON-RPC node through alloy.
-//! Gas is paid by a payer key that may differ from the identity key; views use
-//! the `pending` block tag; sends wait for N confirmations.
+//! Gas is paid by a payer key that may differ from the identity key; sends wait
+//! for N confirmations. Status and endpoint reads are proof-checked at the
+//! latest block ([`crate::verified`]): `eth_call` answers decide nothing
+//! (`verifySession` stays an extra check of the contract, at `pending`).
 
 use std::time::Duration;
 
-use alloy::eips::{BlockId, BlockNumberOrTag};
+use alloy::eips::BlockId;
 use alloy::network::{EthereumWallet, TransactionBuilder};
 use alloy::primitives::{B256, Bytes};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
@@ -22,6 +24,7 @@ use crate::calls;
 use crate::contract::{IdentityRegistry as R, decode_revert, to_alloy, to_core};
 use crate::error::ChainError;
 use crate::registry::{EndpointRecord, Registry, TxOutcome};
+use crate::verified::Verifier;
 
 /// Knobs of the rpc backend.
 #[derive(Debug, Clone)]
@@ -81,7 +84,11 @@ fn scrub(message: &str, shown: &str) -> String {
 
 /// Maps an RPC failure to a [`ChainError`]: contract reverts decoded by name,
 /// transport failures as unreachable, the node's "insufficient funds".
-fn map_rpc(e: RpcError<TransportErrorKind>, url: &str, payer: Option<Address>) -> ChainError {
+pub(crate) fn map_rpc(
+    e: RpcError<TransportErrorKind>,
+    url: &str,
+    payer: Option<Address>,
+) -> ChainError {
     if let Some(resp) = e.as_error_resp() {
         if let Some(data) = resp.as_revert_data() {
             return ChainError::Contract(decode_revert(&data));
@@ -112,6 +119,8 @@ pub struct RpcRegistry {
     chain_id: u64,
     payer: Option<Address>,
     options: RpcOptions,
+    /// The proof-checked reads.
+    verifier: Verifier,
     /// One send at a time per registry handle: nonces come from the node's
     /// pending count, so two concurrent sends would pick the same one.
     send_lock: tokio::sync::Mutex<()>,
@@ -231,14 +240,11 @@ impl RpcRegistry {
                 got: chain_id,
             });
         }
-        let code = provider
-            .get_code_at(to_alloy(registry))
-            .block_id(BlockId::pending())
-            .await
-            .map_err(|e| map_rpc(e, &shown, payer))?;
-        if code.is_empty() {
-            return Err(ChainError::NoContract(registry));
-        }
+        let domain = Domain {
+            chain_id,
+            verifying_contract: registry,
+        };
+        let verifier = Verifier::connect(&provider, &shown, &domain).await?;
         Ok(RpcRegistry {
             provider,
             url: shown,
@@ -246,6 +252,7 @@ impl RpcRegistry {
             chain_id,
             payer,
             options,
+            verifier,
             send_lock: tokio::sync::Mutex::new(()),
         })
     }
@@ -338,11 +345,15 @@ impl Registry for RpcRegistry {
     }
 
     async fn status(&self, id: Address) -> Result<IdStatus, ChainError> {
-        calls::decode_status(&self.view(calls::status(id)).await?)
+        Ok(self.verifier.status(&self.provider, id).await?.0)
     }
 
+    /// Registered, not revoked and unexpired, from the proven status word;
+    /// expiry judged at max(the verified block's time, the local clock), so a
+    /// node serving an old block cannot make an expired certificate valid.
     async fn is_valid(&self, id: Address) -> Result<bool, ChainError> {
-        calls::decode_is_valid(&self.view(calls::is_valid(id)).await?)
+        let (status, header) = self.verifier.status(&self.provider, id).await?;
+        Ok(status.check(header.timestamp.max(unix_now())).is_ok())
     }
 
     async fn public_key_at(&self, id: Address, block: u64) -> Result<PublicKey, ChainError> {
@@ -371,22 +382,27 @@ impl Registry for RpcRegistry {
     }
 
     async fn endpoint(&self, id: Address) -> Result<Option<EndpointRecord>, ChainError> {
-        calls::decode_endpoint(&self.view(calls::endpoint_of(id)).await?)
+        self.verifier.endpoint(&self.provider, id).await
     }
 
     async fn verify_session(&self, r: &Signed<SessionRequest>) -> Result<(), ChainError> {
         calls::decode_verify_session(&self.view(calls::verify_session(r)).await?)
     }
 
+    /// max(the latest verified block's time, the local clock): the time the
+    /// proof-checked views are judged at.
     async fn now(&self) -> Result<u64, ChainError> {
-        let block = self
-            .provider
-            .get_block_by_number(BlockNumberOrTag::Pending)
-            .await
-            .map_err(|e| map_rpc(e, &self.url, self.payer))?
-            .ok_or_else(|| ChainError::InvalidData("the node has no pending block".into()))?;
-        Ok(block.header.timestamp)
+        let header = self.verifier.latest_header(&self.provider).await?;
+        Ok(header.timestamp.max(unix_now()))
     }
+}
+
+/// Unix seconds from the local clock (0 before 1970).
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

@@ -65,6 +65,22 @@ pub fn anvil_binary() -> PathBuf {
     }
 }
 
+/// The cast platform binary from `node_modules` (never the npm wrapper).
+pub fn cast_binary() -> PathBuf {
+    let anvil = anvil_binary();
+    let root = anvil
+        .parent()
+        .and_then(|b| b.parent())
+        .and_then(|d| d.parent())
+        .unwrap();
+    std::fs::read_dir(root)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("bin").join("cast"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| panic!("cast not found under {}: run `npm ci`", root.display()))
+}
+
 /// A running anvil, killed when dropped.
 pub struct Anvil {
     child: Child,

@@ -1,0 +1,156 @@
+//! The async half of the proof-checked reads: fetch a header and an
+//! `eth_getProof` answer from the node, verify them, and turn a failed check
+//! into [`ChainError::ProofMismatch`] naming the provider.
+
+use alloy::eips::BlockNumberOrTag;
+use alloy::primitives::{Address as AlloyAddress, B256, U256, keccak256};
+use alloy::providers::{DynProvider, Provider};
+use chainmail_core::eip712::Domain;
+use chainmail_core::{Address, IdStatus};
+
+use super::header::{VerifiedHeader, check_header};
+use super::slots::{self, StringLayout};
+use super::{Mismatch, code, verify_account, verify_registry_slots};
+use crate::contract::to_alloy;
+use crate::error::ChainError;
+use crate::registry::EndpointRecord;
+use crate::rpc::map_rpc;
+
+/// Proof-checked reads of one registry through one node.
+pub(crate) struct Verifier {
+    registry: AlloyAddress,
+    /// The registry's code hash, checked at connect against the code the node
+    /// served and against this build's artifact.
+    code_hash: B256,
+    /// The node, named by its redacted URL.
+    url: String,
+}
+
+impl Verifier {
+    fn mismatch(&self, m: Mismatch) -> ChainError {
+        ChainError::ProofMismatch {
+            provider: self.url.clone(),
+            what: m.0,
+        }
+    }
+
+    /// Checks the registry at the latest block: its account proven, its code
+    /// (as served by `eth_getCode`) hashing to the proven code hash, and that
+    /// hash the one of this build's registry for `domain`.
+    pub(crate) async fn connect(
+        provider: &DynProvider,
+        url: &str,
+        domain: &Domain,
+    ) -> Result<Verifier, ChainError> {
+        let registry = domain.verifying_contract;
+        let mut v = Verifier {
+            registry: to_alloy(registry),
+            code_hash: B256::ZERO,
+            url: url.to_string(),
+        };
+        let header = v.latest_header(provider).await?;
+        let resp = provider
+            .get_proof(v.registry, vec![])
+            .number(header.number)
+            .await
+            .map_err(|e| map_rpc(e, url, None))?;
+        let account = verify_account(header.state_root, v.registry, &resp)
+            .map_err(|m| v.mismatch(m))?
+            .ok_or(ChainError::NoContract(registry))?;
+        let served = provider
+            .get_code_at(v.registry)
+            .number(header.number)
+            .await
+            .map_err(|e| map_rpc(e, url, None))?;
+        if served.is_empty() {
+            return Err(ChainError::NoContract(registry));
+        }
+        if keccak256(&served) != account.code_hash {
+            return Err(v.mismatch(Mismatch(format!(
+                "the registry's code served by eth_getCode hashes to {}, the proven code hash at block {} is {}",
+                keccak256(&served),
+                header.number,
+                account.code_hash
+            ))));
+        }
+        let expected = code::expected_code_hash(domain).map_err(ChainError::InvalidData)?;
+        if account.code_hash != expected {
+            return Err(ChainError::WrongContract(registry));
+        }
+        v.code_hash = expected;
+        Ok(v)
+    }
+
+    /// The latest block's header, its hash recomputed.
+    pub(crate) async fn latest_header(
+        &self,
+        provider: &DynProvider,
+    ) -> Result<VerifiedHeader, ChainError> {
+        let block = provider
+            .get_block_by_number(BlockNumberOrTag::Latest)
+            .await
+            .map_err(|e| map_rpc(e, &self.url, None))?
+            .ok_or_else(|| ChainError::InvalidData("the node has no latest block".into()))?;
+        check_header(&block.header, None).map_err(|m| self.mismatch(m))
+    }
+
+    /// The words of `slots` in the registry's storage at `header`, proven.
+    async fn slots_at(
+        &self,
+        provider: &DynProvider,
+        header: &VerifiedHeader,
+        slots: &[B256],
+    ) -> Result<Vec<U256>, ChainError> {
+        let resp = provider
+            .get_proof(self.registry, slots.to_vec())
+            .number(header.number)
+            .await
+            .map_err(|e| map_rpc(e, &self.url, None))?;
+        verify_registry_slots(header, self.registry, self.code_hash, slots, &resp)
+            .map_err(|m| self.mismatch(m))
+    }
+
+    /// `id`'s status at the latest block, proven, and that block's header.
+    pub(crate) async fn status(
+        &self,
+        provider: &DynProvider,
+        id: Address,
+    ) -> Result<(IdStatus, VerifiedHeader), ChainError> {
+        let header = self.latest_header(provider).await?;
+        let words = self
+            .slots_at(provider, &header, &[slots::status_slot(id)])
+            .await?;
+        Ok((slots::decode_status_word(words[0]), header))
+    }
+
+    /// `id`'s endpoint record at the latest block, proven (a long string's
+    /// data slots in a second proof at the same block).
+    pub(crate) async fn endpoint(
+        &self,
+        provider: &DynProvider,
+        id: Address,
+    ) -> Result<Option<EndpointRecord>, ChainError> {
+        let header = self.latest_header(provider).await?;
+        let string_slot = slots::endpoint_string_slot(id);
+        let words = self
+            .slots_at(
+                provider,
+                &header,
+                &[slots::endpoint_sequence_slot(id), string_slot],
+            )
+            .await?;
+        let data = match slots::string_layout(words[1]) {
+            Some(StringLayout::Long(len)) => {
+                let data_slots: Vec<B256> = (0..len.div_ceil(32) as u64)
+                    .map(|i| slots::long_string_data_slot(string_slot, i))
+                    .collect();
+                self.slots_at(provider, &header, &data_slots).await?
+            }
+            _ => Vec::new(),
+        };
+        // The words are proven: a record the contract cannot have written is
+        // a broken chain, not a lying node.
+        slots::decode_endpoint(words[0], words[1], &data)
+            .map_err(|e| ChainError::InvalidData(format!("endpoint of {id}: {e}")))
+    }
+}
