@@ -1,23 +1,26 @@
 #![doc = include_str!("../README.md")]
 
+mod clock;
 pub mod config;
-pub mod deliver;
-pub mod frame;
+pub mod handshake;
 pub mod home;
+pub mod inbound;
 pub mod keystore;
 pub mod limits;
 pub mod node;
+pub mod outbound;
+mod policy;
 pub mod seal;
-pub mod server;
-pub mod session;
 pub mod status_cache;
 pub mod store;
+pub mod transport;
 
 pub use store::contacts;
 
-pub use deliver::{
-    DeliveryOutcome, DeliveryReport, SendOutcome, SendStatus, close_idle_sessions, deliver,
-    run_outbox, send,
-};
+pub use inbound::{run, serve};
 pub use node::{Node, NodeError, NodeOptions};
-pub use server::{run, serve};
+pub use outbound::{
+    DeliveryError, DeliveryOutcome, DeliveryReport, SendOutcome, SendStatus, close_idle_sessions,
+    deliver, run_outbox, send,
+};
+pub use transport::SecureStream;

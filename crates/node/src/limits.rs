@@ -36,7 +36,10 @@ pub struct Limits {
     pub per_ip_rate: f64,
     /// ...and burst.
     pub per_ip_burst: f64,
-    /// Messages sent per batch (one signature over a Merkle root).
+    /// Messages sent per `Deliver` at most (several go under one signature
+    /// over their Merkle root): bounds the work a receiver does before it
+    /// acks, and the sender's wait for that ack. Fewer go when their
+    /// bodies fill a session frame first; 0 is read as 1.
     pub max_batch: usize,
 }
 
@@ -52,7 +55,7 @@ impl Default for Limits {
             status_ttl: Duration::from_secs(30),
             per_ip_rate: 20.0,
             per_ip_burst: 40.0,
-            max_batch: 256,
+            max_batch: 64,
         }
     }
 }

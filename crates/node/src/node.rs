@@ -1,21 +1,26 @@
-//! The node: one identity's key, its registry, its store and its limits,
-//! shared by the listener, the dialer and the outbox worker.
+//! The node: one identity's key, its registry, its store and its options,
+//! shared by the listener ([`crate::inbound`]), the dialer and the outbox
+//! worker ([`crate::outbound`]). Its fields are private: each side reaches
+//! only its own state (`inbound::State`, `outbound::State`) and what they
+//! share (identity, registry, store, status cache) through methods.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use chainmail_chain::{ChainError, Registry};
 use chainmail_core::eip712::Domain;
 use chainmail_core::handshake::StaticShared;
 use chainmail_core::{Address, IdStatus, PublicKey, SecretKey};
+use tokio::sync::Semaphore;
+
+pub use crate::clock::unix_now;
+use crate::limits::Limits;
+use crate::status_cache::StatusCache;
+use crate::store::{Store, StoreError};
+use crate::{inbound, outbound};
 
 /// Peers whose `ss` is cached at most.
 const MAX_STATIC_SHARED: usize = 4096;
-use tokio::sync::{Notify, Semaphore};
-
-use crate::limits::{Limits, RateLimiter};
-use crate::status_cache::StatusCache;
-use crate::store::{Store, StoreError};
 
 /// Default time the outbox keeps retrying a message: 7 days.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -77,6 +82,10 @@ pub enum NodeError {
     /// Sending to oneself is refused (the node would dial itself).
     #[error("cannot send a message to yourself")]
     SendToSelf,
+    /// A message `send` had just queued was not in the outbox when it
+    /// looked (another process removed the row, or the store was replaced).
+    #[error("the message {} queued by this send is no longer in the outbox", hex::encode(.0))]
+    QueuedMessageMissing(crate::store::MessageId),
     /// The listener failed.
     #[error("listener: {0}")]
     Io(#[from] std::io::Error),
@@ -91,52 +100,32 @@ pub enum NodeError {
 /// A running identity. Cheap to clone (an `Arc`).
 #[derive(Clone)]
 pub struct Node {
-    pub(crate) inner: Arc<Inner>,
+    inner: Arc<Inner>,
 }
 
-pub(crate) struct Inner {
-    pub(crate) key: SecretKey,
-    pub(crate) address: Address,
-    pub(crate) public_key: PublicKey,
-    pub(crate) registry: Arc<dyn Registry>,
-    pub(crate) domain: Domain,
-    pub(crate) store: Store,
-    pub(crate) options: NodeOptions,
-    pub(crate) status_cache: StatusCache,
+struct Inner {
+    key: SecretKey,
+    address: Address,
+    public_key: PublicKey,
+    registry: Arc<dyn Registry>,
+    domain: Domain,
+    store: Store,
+    options: NodeOptions,
+    status_cache: StatusCache,
     // Why a semaphore: every T_B1 costs an ECDH and a signature check before
     // its sender is authenticated; capping concurrent handshakes bounds the
     // CPU and memory a flood can take while established sessions carry on.
-    pub(crate) handshake_permits: Semaphore,
-    // Why a semaphore: each connection holds a socket and a task; past the
-    // cap new connections are closed at once instead of piling up.
-    pub(crate) connection_permits: Arc<Semaphore>,
-    // Why a Notify: when connections run short the accept loop wakes every
-    // established session at once; the ones idle for
-    // `limits.evict_idle_after` close, the others carry on.
-    pub(crate) connection_pressure: Notify,
-    // Why a std Mutex: the limiter is touched once per accepted connection,
-    // for a map operation, never across an `.await`.
-    pub(crate) rate_limiter: std::sync::Mutex<RateLimiter>,
+    handshake_permits: Semaphore,
     // Why a cache: `ss` = ECDH(own static, peer static) is the same for
     // every session between two peers; caching it saves one scalar
     // multiplication per handshake. Bounded (cleared when full; dropping a
     // `StaticShared` zeroizes it). Why a std Mutex: map operations only,
     // never held across an `.await`.
-    pub(crate) static_shared:
-        std::sync::Mutex<std::collections::HashMap<Address, Arc<StaticShared>>>,
-    // Why a Notify: `send` (in this process) wakes the outbox worker so a
-    // message queued while `serve` runs goes out without waiting for the
-    // next poll. Other processes' sends are found by the worker's poll.
-    pub(crate) outbox_wake: Notify,
-    // Why: the session of the last delivery to each peer is kept (for
-    // [`crate::deliver::KEEP_SESSION`]) so the next message to it needs no
-    // key and endpoint lookups, dial or handshake. Why a tokio Mutex per
-    // peer: it is held across a whole delivery, which makes deliveries to
-    // one peer in this process one at a time (the worker and a `send`
-    // cannot interleave). Why a std Mutex around the map: map operations
-    // only, never held across an `.await`.
-    pub(crate) kept_sessions:
-        std::sync::Mutex<std::collections::HashMap<Address, crate::deliver::PeerSlot>>,
+    static_shared: std::sync::Mutex<std::collections::HashMap<Address, Arc<StaticShared>>>,
+    /// The listener's connection cap, pressure signal and rate limiter.
+    inbound: inbound::State,
+    /// The kept-session pool and the outbox worker's wake-up.
+    outbound: outbound::State,
 }
 
 impl std::fmt::Debug for Node {
@@ -162,16 +151,9 @@ impl Node {
         let inner = Inner {
             status_cache: StatusCache::new(limits.status_ttl, 10_000),
             handshake_permits: Semaphore::new(limits.max_concurrent_handshakes),
-            connection_permits: Arc::new(Semaphore::new(limits.max_connections)),
-            rate_limiter: std::sync::Mutex::new(RateLimiter::new(
-                limits.per_ip_rate,
-                limits.per_ip_burst,
-                10_000,
-            )),
-            outbox_wake: Notify::new(),
-            connection_pressure: Notify::new(),
             static_shared: std::sync::Mutex::new(std::collections::HashMap::new()),
-            kept_sessions: std::sync::Mutex::new(std::collections::HashMap::new()),
+            inbound: inbound::State::new(limits),
+            outbound: outbound::State::default(),
             key,
             address,
             public_key,
@@ -207,16 +189,37 @@ impl Node {
 
     /// Connections its listener holds open now (handshaking or established).
     pub fn open_connections(&self) -> usize {
-        self.inner
-            .options
-            .limits
-            .max_connections
-            .saturating_sub(self.inner.connection_permits.available_permits())
+        self.inner.inbound.open_connections()
     }
 
     /// The options the node runs with.
     pub fn options(&self) -> &NodeOptions {
         &self.inner.options
+    }
+
+    /// This identity's secret key (signing, the handshake).
+    pub(crate) fn key(&self) -> &SecretKey {
+        &self.inner.key
+    }
+
+    /// The registry's EIP-712 domain.
+    pub(crate) fn domain(&self) -> &Domain {
+        &self.inner.domain
+    }
+
+    /// The cap on handshakes in progress.
+    pub(crate) fn handshake_permits(&self) -> &Semaphore {
+        &self.inner.handshake_permits
+    }
+
+    /// The listening side's state.
+    pub(crate) fn inbound(&self) -> &inbound::State {
+        &self.inner.inbound
+    }
+
+    /// The sending side's state.
+    pub(crate) fn outbound(&self) -> &outbound::State {
+        &self.inner.outbound
     }
 
     /// Runs a store operation off the async threads (SQLite blocks, and may
@@ -237,6 +240,11 @@ impl Node {
         if let Some(s) = self.inner.status_cache.get(&id, Instant::now()) {
             return Ok(s);
         }
+        self.fresh_status(id).await
+    }
+
+    /// The status of `id` straight from the chain (refreshing the cache).
+    pub(crate) async fn fresh_status(&self, id: Address) -> Result<IdStatus, ChainError> {
         let s = self.inner.registry.status(id).await?;
         self.inner.status_cache.put(id, s, Instant::now());
         Ok(s)
@@ -261,19 +269,4 @@ impl Node {
         map.insert(id, ss.clone());
         ss
     }
-
-    /// The status of `id` straight from the chain (refreshing the cache).
-    pub(crate) async fn fresh_status(&self, id: Address) -> Result<IdStatus, ChainError> {
-        let s = self.inner.registry.status(id).await?;
-        self.inner.status_cache.put(id, s, Instant::now());
-        Ok(s)
-    }
-}
-
-/// Unix seconds from the system clock (0 if the clock is before 1970).
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }

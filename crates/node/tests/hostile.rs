@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use chainmail_core::handshake::Initiator;
 use chainmail_core::wire::{CloseReason, Wire};
+use chainmail_node::handshake;
 use chainmail_node::limits::Limits;
-use chainmail_node::session::SecureStream;
 use chainmail_node::{NodeOptions, SendStatus, send};
 use common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -222,7 +222,7 @@ async fn open_session_closed_when_peer_is_revoked() {
     let bob = common::node(&reg, &bob_key, dir.path(), "bob");
 
     let stream = TcpStream::connect(running.addr).await.unwrap();
-    let mut session = SecureStream::initiate(
+    let mut session = handshake::initiate(
         &bob,
         stream,
         alice_key.address(),
@@ -241,5 +241,73 @@ async fn open_session_closed_when_peer_is_revoked() {
         Wire::Close(c) => assert_eq!(c.reason, CloseReason::PeerRevoked),
         other => panic!("expected a close, got {other:?}"),
     }
+    running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stray_acks_do_not_keep_a_session_alive() {
+    // An authenticated peer that sends nothing but `Ack`s (cheap, and
+    // meaningless on a session where the node sent nothing) is idle: the
+    // session closes at the idle timeout, however many acks it sends.
+    let dir = tempfile::tempdir().unwrap();
+    let reg = chain(dir.path()).await;
+    let alice_key = new_key();
+    register(&reg, &alice_key).await;
+    let idle_timeout = Duration::from_secs(1);
+    let alice = node_with(
+        &reg,
+        &alice_key,
+        dir.path(),
+        "alice",
+        NodeOptions {
+            limits: Limits {
+                idle_timeout,
+                ..test_limits()
+            },
+            ..NodeOptions::default()
+        },
+    );
+    let running = listen(&alice).await;
+    let bob_key = new_key();
+    register(&reg, &bob_key).await;
+    let bob = common::node(&reg, &bob_key, dir.path(), "bob");
+    let stream = TcpStream::connect(running.addr).await.unwrap();
+    let mut session = handshake::initiate(
+        &bob,
+        stream,
+        alice_key.address(),
+        alice_key.public_key(),
+        u64::MAX,
+        tokio::time::Instant::now() + TIMEOUT,
+    )
+    .await
+    .unwrap();
+    let started = tokio::time::Instant::now();
+    // Acks five times per idle timeout, for ten idle timeouts at most.
+    let closed = tokio::time::timeout(idle_timeout * 10, async {
+        let mut tick = tokio::time::interval(idle_timeout / 5);
+        loop {
+            tokio::select! {
+                r = session.recv() => break r,
+                _ = tick.tick() => {
+                    let ack = Wire::Ack(chainmail_core::wire::Ack { ids: vec![[7; 16]] });
+                    if session.send(&ack).await.is_err() {
+                        break session.recv().await;
+                    }
+                }
+            }
+        }
+    })
+    .await
+    .expect("a peer sending only acks kept its session open past the idle timeout");
+    match closed {
+        Ok(Wire::Close(c)) => assert_eq!(c.reason, CloseReason::Normal),
+        Ok(other) => panic!("expected a close, got {other:?}"),
+        Err(_) => {} // closed without a parting Close: also closed
+    }
+    assert!(
+        started.elapsed() >= idle_timeout,
+        "closed before the idle timeout"
+    );
     running.stop().await;
 }

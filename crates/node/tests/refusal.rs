@@ -9,7 +9,7 @@
 mod common;
 
 use chainmail_core::wire::{Ack, Close, CloseReason, Deliver, Envelope, Wire};
-use chainmail_node::session::SecureStream;
+use chainmail_node::handshake;
 use chainmail_node::store::OutboxState;
 use chainmail_node::{DeliveryOutcome, SendStatus, deliver, send};
 use common::*;
@@ -37,7 +37,7 @@ async fn non_text_bodies_are_refused_one_by_one() {
         let (addr, alice_id, alice_pk) = (alice.running.addr, alice.id(), alice.key.public_key());
         async move {
             let stream = TcpStream::connect(addr).await.unwrap();
-            SecureStream::initiate(
+            handshake::initiate(
                 &bob,
                 stream,
                 alice_id,
@@ -125,7 +125,7 @@ async fn a_refusing_recipient_gets_messages_rejected_not_retried() {
     .await;
     let responder = tokio::spawn(async move {
         let (stream, _) = listener.accept().await.unwrap();
-        let mut s = SecureStream::accept(&alice, stream, tokio::time::Instant::now() + TIMEOUT)
+        let mut s = handshake::accept(&alice, stream, tokio::time::Instant::now() + TIMEOUT)
             .await
             .unwrap();
         let Wire::Deliver(d) = s.recv().await.unwrap() else {

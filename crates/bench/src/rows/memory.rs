@@ -403,27 +403,26 @@ fn measure_node(
         .block_on(bob_node.registry().status(alice_id))?
         .valid_until;
     let port = child.port;
-    let open =
-        |count: usize, held: &mut Vec<chainmail_node::session::SecureStream>| -> Result<()> {
-            rt.block_on(async {
-                for _ in 0..count {
-                    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-                    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-                    held.push(
-                        chainmail_node::session::SecureStream::initiate(
-                            &bob_node,
-                            stream,
-                            alice_id,
-                            alice_key,
-                            alice_valid_until,
-                            deadline,
-                        )
-                        .await?,
-                    );
-                }
-                Ok(())
-            })
-        };
+    let open = |count: usize, held: &mut Vec<chainmail_node::SecureStream>| -> Result<()> {
+        rt.block_on(async {
+            for _ in 0..count {
+                let stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+                held.push(
+                    chainmail_node::handshake::initiate(
+                        &bob_node,
+                        stream,
+                        alice_id,
+                        alice_key,
+                        alice_valid_until,
+                        deadline,
+                    )
+                    .await?,
+                );
+            }
+            Ok(())
+        })
+    };
     let mut held = Vec::with_capacity(n);
     open(warm, &mut held)?;
     // The responder opens the confirm frame after our initiate returns and

@@ -14,7 +14,7 @@ use chainmail_core::eip712::Message;
 use chainmail_core::handshake::{T_A2_LEN, T_B1_LEN};
 use chainmail_core::wire::{MessageProof, verify_stored};
 use chainmail_core::{Signature, hash};
-use chainmail_node::session::SecureStream;
+use chainmail_node::handshake;
 use chainmail_node::store::{InboxEntry, Store};
 use chainmail_node::{Node, NodeOptions, SendStatus};
 use tokio::io::AsyncWriteExt;
@@ -380,7 +380,7 @@ async fn replay_to(alice: &Node, bytes: &[u8]) -> Result<String, (String, String
     let (stream, _) = listener.accept().await.map_err(io)?;
     let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
     let judged =
-        tokio::time::timeout(STEP_TIMEOUT, SecureStream::accept(alice, stream, deadline)).await;
+        tokio::time::timeout(STEP_TIMEOUT, handshake::accept(alice, stream, deadline)).await;
     attacker.abort();
     match judged {
         Ok(Ok(s)) => Ok(format!("Alice accepted a session from {}", s.peer())),
@@ -415,7 +415,7 @@ async fn revoked_initiator(
             let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
             let _ = tokio::time::timeout(
                 STEP_TIMEOUT,
-                SecureStream::initiate(&m, s, alice_id, alice_key, alice_valid_until, deadline),
+                handshake::initiate(&m, s, alice_id, alice_key, alice_valid_until, deadline),
             )
             .await;
         }
@@ -423,7 +423,7 @@ async fn revoked_initiator(
     let (stream, _) = listener.accept().await.map_err(io)?;
     let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
     let judged =
-        tokio::time::timeout(STEP_TIMEOUT, SecureStream::accept(alice, stream, deadline)).await;
+        tokio::time::timeout(STEP_TIMEOUT, handshake::accept(alice, stream, deadline)).await;
     initiator.abort();
     match judged {
         Ok(Ok(s)) => Ok(format!("Alice accepted a session from {}", s.peer())),

@@ -159,15 +159,18 @@ impl Store {
     pub fn put_contact(&self, contact: &Contact) -> Result<(), StoreError> {
         if let Some(name) = &contact.name {
             check_name(name).map_err(|_| StoreError::Invalid("contact name"))?;
-            if let Some(other) = self.contact_named(name)?
-                && other.id != contact.id
-            {
-                return Err(StoreError::Invalid("contact name already used"));
-            }
         }
         let lookup = self.contact_lookup(&contact.id);
         let record = self.seal_contact(&lookup, contact)?;
+        // The name check reads inside the write transaction (IMMEDIATE: it
+        // holds the write lock from its start), so two writers, in this
+        // process or another, cannot both give one name to two IDs.
         self.write(|tx| {
+            if let Some(name) = &contact.name
+                && self.name_taken_in(tx, name, &contact.id)?
+            {
+                return Err(StoreError::Invalid("contact name already used"));
+            }
             let exists: bool = tx
                 .query_row(
                     "SELECT 1 FROM contacts WHERE lookup = ?1",
@@ -188,6 +191,28 @@ impl Store {
             )?;
             Ok(())
         })
+    }
+
+    /// Whether an ID other than `id` has the name `name`, read in `tx`
+    /// (records are sealed: each is opened to compare).
+    fn name_taken_in(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        name: &str,
+        id: &Address,
+    ) -> Result<bool, StoreError> {
+        let mut stmt = tx.prepare_cached("SELECT lookup, record FROM contacts LIMIT ?1")?;
+        let rows = stmt.query_map(params![MAX_CONTACTS as i64], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        for row in rows {
+            let (lookup, record) = row?;
+            let other = self.open_contact(&lookup, &record)?;
+            if other.name.as_deref() == Some(name) && other.id != *id {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// Forgets `id` entirely (name, verified mark, block). Returns whether
@@ -250,6 +275,45 @@ mod tests {
             assert!(s.remove_contact(&Address([1; 20])).unwrap());
             assert!(!s.remove_contact(&Address([1; 20])).unwrap());
             assert!(s.contact(&Address([1; 20])).unwrap().is_none());
+        }
+    }
+
+    #[test]
+    fn one_name_for_one_id_across_processes() {
+        // Many writers, each with its own connection to one file (as
+        // separate processes would be), give one name to different IDs at
+        // once: exactly one wins. The check must be in the write
+        // transaction; read before it, several see the name free.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("race.db");
+        Store::open(&path).unwrap();
+        for round in 0..10u8 {
+            let name = format!("name{round}");
+            let writers = 8u8;
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(writers as usize));
+            let handles: Vec<_> = (0..writers)
+                .map(|w| {
+                    let (path, name, barrier) = (path.clone(), name.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        let s = Store::open(&path).unwrap();
+                        barrier.wait();
+                        s.put_contact(&contact(round * writers + w + 1, Some(&name)))
+                    })
+                })
+                .collect();
+            let won = handles
+                .into_iter()
+                .map(|h| h.join().unwrap())
+                .filter(Result::is_ok)
+                .count();
+            let s = Store::open(&path).unwrap();
+            let holders = s
+                .contacts()
+                .unwrap()
+                .into_iter()
+                .filter(|c| c.name.as_deref() == Some(name.as_str()))
+                .count();
+            assert_eq!((won, holders), (1, 1), "round {round}");
         }
     }
 

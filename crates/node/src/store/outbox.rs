@@ -197,6 +197,41 @@ impl Store {
         )
     }
 
+    /// [`Store::queued_for`] without the message `except` (the one a
+    /// `send` holds in memory, so its body is not opened straight back).
+    pub fn queued_for_except(
+        &self,
+        to: &Address,
+        limit: u32,
+        except: &MessageId,
+    ) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.outbox_query(
+            "WHERE recipient = ?1 AND state = 'queued' AND message_id != ?3
+             ORDER BY created_at, rowid LIMIT ?2",
+            params![&to.0[..], limit, &except[..]],
+        )
+    }
+
+    /// Where one outbox message stands and its last error, without opening
+    /// its body; `None` if there is no such message.
+    pub fn outbox_state(
+        &self,
+        id: &MessageId,
+    ) -> Result<Option<(OutboxState, Option<String>)>, StoreError> {
+        let row = self.with(|c| {
+            use rusqlite::OptionalExtension;
+            Ok(
+                c.prepare_cached("SELECT state, last_error FROM outbox WHERE message_id = ?1")?
+                    .query_row(params![&id[..]], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+                    })
+                    .optional()?,
+            )
+        })?;
+        row.map(|(state, error)| Ok((OutboxState::parse(&state)?, error)))
+            .transpose()
+    }
+
     /// Recipients that have at least one queued message due at `now`,
     /// earliest due first.
     pub fn due_peers(&self, now: u64, limit: u32) -> Result<Vec<Address>, StoreError> {

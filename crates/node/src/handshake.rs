@@ -1,0 +1,209 @@
+//! The handshake over a socket, both sides: the core's state machines
+//! driven over a `TcpStream` (initiator: T_B1 →, ← T_A2, confirm →;
+//! responder: ← T_B1, the admission [`policy`](crate::policy), T_A2 →,
+//! ← confirm), ending in a [`SecureStream`].
+//!
+//! Time comes from the system clock and randomness from the OS here; the
+//! core takes both as arguments.
+
+use chainmail_chain::ChainError;
+use chainmail_core::handshake::{HandshakeError, Initiator, Responder};
+use chainmail_core::session::Opened;
+use chainmail_core::{Address, PublicKey, StatusError};
+use rand::TryRngCore;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tracing::debug;
+
+use crate::clock::unix_now;
+use crate::node::{Node, NodeError};
+use crate::policy;
+use crate::transport::{RecordReader, SecureStream, TransportError};
+
+/// Why a session could not be set up. Detailed for the local log; the peer
+/// is never told more than that the handshake failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The handshake did not complete by its deadline.
+    #[error("the handshake did not complete in time")]
+    Timeout,
+    /// Moving records failed (closed, too large, truncated, i/o).
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    /// The handshake failed (impostor, replay, wrong registry…).
+    #[error("handshake failed: {0}")]
+    Handshake(#[from] HandshakeError),
+    /// The peer's ID is not valid on the chain.
+    #[error("peer {id} refused: {reason}")]
+    PeerNotValid {
+        /// The peer.
+        id: Address,
+        /// Why (unknown, revoked, expired).
+        reason: StatusError,
+    },
+    /// Our own ID is not valid on the chain (not registered, revoked, expired).
+    #[error("our own identity {id} is not valid on the chain: {reason}")]
+    SelfNotValid {
+        /// Us.
+        id: Address,
+        /// Why.
+        reason: StatusError,
+    },
+    /// A replayed T_B1 (seen before, in this run or an earlier one).
+    #[error("replayed session request from {0}")]
+    Replay(Address),
+    /// The initiator's first frame was not the key confirmation.
+    #[error("the initiator did not confirm the session keys")]
+    NotConfirmed,
+    /// The chain could not be asked.
+    #[error("chain: {0}")]
+    Chain(#[from] ChainError),
+    /// The registry's `verifySession` refused the session request that
+    /// passed the local checks (only with `NodeOptions::verify_on_chain`).
+    #[error("the registry's verifySession refused {id}'s session request: {source}")]
+    RefusedOnChain {
+        /// The initiator.
+        id: Address,
+        /// The contract's custom error.
+        #[source]
+        source: ChainError,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    /// Responder side: the initiator is blocked (or not a contact while the
+    /// node accepts contacts only). It is told nothing; the connection closes.
+    #[error("session request from {0} refused: blocked, or not a contact")]
+    NotAdmitted(Address),
+    /// Initiator side: the responder closed the connection instead of
+    /// answering our session request (it refused us: blocked, contacts
+    /// only, or it judged our ID not valid).
+    #[error("the recipient refused the session")]
+    Refused,
+}
+
+impl From<chainmail_core::session::SessionError> for SessionError {
+    fn from(e: chainmail_core::session::SessionError) -> Self {
+        Self::Transport(e.into())
+    }
+}
+
+impl From<std::io::Error> for SessionError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Transport(e.into())
+    }
+}
+
+fn os_rng() -> rand::rngs::OsRng {
+    rand::rngs::OsRng
+}
+
+/// Bob's side: proves who we are to `peer` (whose key `peer_key` comes
+/// from the chain) and checks that whoever answers holds that key. An
+/// impostor at the peer's endpoint cannot produce T_A2, so nothing is
+/// ever sent to it. `peer_valid_until` is from the peer's status, which
+/// the caller read and judged (once per delivery): it is not read or
+/// judged again here. Fails with [`SessionError::Timeout`] at `deadline`.
+pub async fn initiate(
+    node: &Node,
+    stream: TcpStream,
+    peer: Address,
+    peer_key: PublicKey,
+    peer_valid_until: u64,
+    deadline: Instant,
+) -> Result<SecureStream, SessionError> {
+    tokio::time::timeout_at(
+        deadline,
+        initiate_inner(node, stream, peer, peer_key, peer_valid_until),
+    )
+    .await
+    .map_err(|_| SessionError::Timeout)?
+}
+
+async fn initiate_inner(
+    node: &Node,
+    mut stream: TcpStream,
+    peer: Address,
+    peer_key: PublicKey,
+    peer_valid_until: u64,
+) -> Result<SecureStream, SessionError> {
+    if peer_key.address() != peer {
+        return Err(HandshakeError::KeyMismatch { id: peer }.into());
+    }
+    let now = unix_now();
+    let ss = node.static_shared(&peer_key);
+    let (state, t_b1) = Initiator::start_judged(
+        node.key(),
+        &ss,
+        node.domain(),
+        &peer_key,
+        peer_valid_until,
+        now,
+        &mut os_rng().unwrap_err(),
+    )?;
+    stream.write_all(&t_b1).await?;
+    let mut reader = RecordReader::new();
+    let t_a2 = match reader.next(&mut stream).await {
+        Err(TransportError::Closed) => return Err(SessionError::Refused),
+        r => r?,
+    };
+    let (session, confirm) = state.read_t_a2(&t_a2)?;
+    stream.write_all(&confirm).await?;
+    Ok(SecureStream::new(stream, reader, session, peer_key))
+}
+
+/// Alice's side: reads T_B1, checks it locally (signature first, so no
+/// chain call is made for junk), runs the admission [`policy`] (block
+/// list, statuses, replay row, `verify_on_chain`), answers with T_A2 and
+/// waits for the key confirmation. Fails with [`SessionError::Timeout`]
+/// at `deadline` (slowloris, half-open peers).
+pub async fn accept(
+    node: &Node,
+    stream: TcpStream,
+    deadline: Instant,
+) -> Result<SecureStream, SessionError> {
+    tokio::time::timeout_at(deadline, accept_inner(node, stream))
+        .await
+        .map_err(|_| SessionError::Timeout)?
+}
+
+async fn accept_inner(node: &Node, mut stream: TcpStream) -> Result<SecureStream, SessionError> {
+    let mut reader = RecordReader::new();
+    let t_b1 = reader.next(&mut stream).await?;
+    // The permit covers the costly part (ECDH, verify, status, sign), not
+    // the wait for T_B1: a slowloris holds a connection slot until the
+    // handshake deadline, never a handshake permit. Waiting here (within
+    // the caller's deadline) rather than refusing smooths bursts.
+    let permit = node
+        .handshake_permits()
+        .acquire()
+        .await
+        .map_err(|_| TransportError::Closed)?;
+    let responder = Responder::new(node.key(), *node.domain());
+    let pending = responder.read_t_b1(&t_b1, unix_now())?;
+    debug!(from = %pending.initiator(), "T_B1 checked locally");
+    let admitted = policy::admit(node, pending).await?;
+    let peer_key = *admitted.request.initiator_key();
+    // Bob's key hashes to ID_B and signed T_B (checked in read_t_b1),
+    // so caching `ss` under ID_B cannot be poisoned by a stranger.
+    let ss = node.static_shared(&peer_key);
+    let (t_a2, mut session) = admitted
+        .request
+        .answer(&ss, admitted.replay, unix_now(), &mut os_rng().unwrap_err())
+        .map_err(|e| match e {
+            HandshakeError::Replay { id } => SessionError::Replay(id),
+            e => e.into(),
+        })?;
+    stream.write_all(&t_a2).await?;
+    // The costly part is done; a half-open peer that never confirms must
+    // not keep the permit.
+    drop(permit);
+    let confirm = reader.next(&mut stream).await?;
+    match session.open(&confirm, unix_now())? {
+        Opened::Confirmed => {}
+        Opened::Data(_) => return Err(SessionError::NotConfirmed),
+    }
+    Ok(SecureStream::new(stream, reader, session, peer_key))
+}

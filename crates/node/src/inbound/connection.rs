@@ -1,0 +1,119 @@
+//! One accepted connection: the responder handshake under the handshake
+//! deadline, then the session loop — the idle timeout (moved only by a
+//! `Deliver`), the periodic status re-check, eviction when connections run
+//! short — handing each `Deliver` to [`super::receive`].
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use chainmail_core::wire::{Close, CloseReason, MessageError, Wire};
+use chainmail_core::{Address, StatusError};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tracing::{debug, info};
+
+use super::receive::receive;
+use crate::clock::unix_now;
+use crate::handshake::{self, SessionError};
+use crate::node::{Node, NodeError};
+use crate::transport::{SecureStream, TransportError};
+
+/// How long a parting `Close` may take to write.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Why a connection ended badly (for the local log).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ConnectionError {
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("idle for too long")]
+    Idle,
+    #[error("closed while idle to make room: the node is short of connections")]
+    Evicted,
+    #[error("peer {0} is no longer valid on the chain: {1}")]
+    PeerRevoked(Address, StatusError),
+    #[error("message refused: {0}")]
+    BadMessage(#[from] MessageError),
+    #[error("message refused: bad batch path")]
+    BadBatchPath,
+    #[error(
+        "message refused: {count} message(s) from {from} refused for good: body is not UTF-8 text"
+    )]
+    NotText { count: usize, from: Address },
+    #[error(transparent)]
+    Node(#[from] NodeError),
+}
+
+/// Best-effort close: bounded in time, errors ignored (we are leaving anyway).
+pub(super) async fn send_close(session: &mut SecureStream, reason: CloseReason) {
+    let close = Wire::Close(Close { reason });
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, session.send(&close)).await;
+}
+
+pub(super) async fn handle_connection(
+    node: &Node,
+    stream: TcpStream,
+    peer: SocketAddr,
+) -> Result<(), ConnectionError> {
+    let _ = stream.set_nodelay(true);
+    let deadline = Instant::now() + node.options().limits.handshake_timeout;
+    let mut session = handshake::accept(node, stream, deadline).await?;
+    let from = session.peer();
+    info!(%peer, from = %from, "session accepted");
+    let limits = node.options().limits.clone();
+    let mut recheck = tokio::time::interval_at(
+        Instant::now() + limits.recheck_interval,
+        limits.recheck_interval,
+    );
+    // Idle since the last `Deliver`; the deadline does not move when the
+    // loop turns for a re-check, a pressure notice or a stray `Ack` (a peer
+    // must not hold a connection slot with cheap acks; `recv` is
+    // cancel-safe).
+    let mut idle_since = Instant::now();
+    loop {
+        let payload = tokio::select! {
+            r = tokio::time::timeout_at(idle_since + limits.idle_timeout, session.recv()) => match r {
+                Ok(Ok(p)) => p,
+                Ok(Err(TransportError::Closed)) => return Ok(()),
+                Ok(Err(e)) => return Err(e.into()),
+                Err(_) => {
+                    send_close(&mut session, CloseReason::Normal).await;
+                    return Err(ConnectionError::Idle);
+                }
+            },
+            _ = recheck.tick() => {
+                // Open sessions re-check the peer on chain: a revocation
+                // closes them within one interval.
+                let status = node.fresh_status(from).await.map_err(NodeError::from)?;
+                if let Err(e) = status.check(unix_now()) {
+                    send_close(&mut session, CloseReason::PeerRevoked).await;
+                    return Err(ConnectionError::PeerRevoked(from, e));
+                }
+                continue;
+            }
+            () = node.inbound().connection_pressure.notified() => {
+                if idle_since.elapsed() >= limits.evict_idle_after {
+                    send_close(&mut session, CloseReason::Normal).await;
+                    return Err(ConnectionError::Evicted);
+                }
+                continue;
+            }
+        };
+        match payload {
+            Wire::Deliver(deliver) => {
+                receive(node, &mut session, deliver).await?;
+                idle_since = Instant::now();
+            }
+            Wire::Ack(_) => {
+                // We sent nothing on this session: a stray ack is ignored,
+                // and is no sign of life (the idle deadline stays).
+            }
+            Wire::Close(c) => {
+                debug!(from = %from, reason = ?c.reason, "peer closed");
+                return Ok(());
+            }
+        }
+    }
+}

@@ -1,0 +1,55 @@
+//! The listening side: the [`listener`] (accept loop, per-source rate
+//! limit, connection cap), one [`connection`] task per socket (responder
+//! handshake under a cap and a deadline, then the session loop: idle
+//! timeout, status re-checks, eviction under pressure), and [`receive`]:
+//! one `Deliver` admitted, verified, committed, and only then acked.
+
+mod connection;
+mod listener;
+mod receive;
+
+use std::sync::Arc;
+
+use tokio::sync::{Notify, Semaphore};
+
+pub use listener::{run, serve};
+
+use crate::limits::{Limits, RateLimiter};
+
+/// What the listening side keeps in the node.
+pub(crate) struct State {
+    /// The cap it was made with.
+    max_connections: usize,
+    // Why a semaphore: each connection holds a socket and a task; past the
+    // cap new connections are closed at once instead of piling up.
+    connection_permits: Arc<Semaphore>,
+    // Why a Notify: when connections run short the accept loop wakes every
+    // established session at once; the ones idle for
+    // `limits.evict_idle_after` close, the others carry on.
+    connection_pressure: Notify,
+    // Why a std Mutex: the limiter is touched once per accepted connection,
+    // for a map operation, never across an `.await`.
+    rate_limiter: std::sync::Mutex<RateLimiter>,
+}
+
+impl State {
+    /// The state for `limits`.
+    pub(crate) fn new(limits: &Limits) -> Self {
+        Self {
+            max_connections: limits.max_connections,
+            connection_permits: Arc::new(Semaphore::new(limits.max_connections)),
+            connection_pressure: Notify::new(),
+            rate_limiter: std::sync::Mutex::new(RateLimiter::new(
+                limits.per_ip_rate,
+                limits.per_ip_burst,
+                10_000,
+            )),
+        }
+    }
+
+    /// Connections held open now (handshaking or established).
+    pub(crate) fn open_connections(&self) -> usize {
+        self.max_connections
+            .saturating_sub(self.connection_permits.available_permits())
+    }
+}

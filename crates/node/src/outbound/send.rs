@@ -1,0 +1,110 @@
+//! `send`: one text to one recipient — signed once, sealed into the outbox
+//! once (durably, before anything goes on the wire), then one delivery
+//! attempt that carries the message from memory rather than reading it
+//! back.
+
+use std::time::Duration;
+
+use chainmail_core::eip712::{Message, Signed};
+use chainmail_core::{Address, hash};
+use rand::TryRngCore;
+use tracing::info;
+
+use super::attempt::attempt;
+use super::{DeliveryOutcome, SendOutcome, SendStatus};
+use crate::clock::unix_now;
+use crate::node::{Node, NodeError};
+use crate::store::{OutboxEntry, OutboxState, OutgoingMessage};
+
+/// Largest message body in bytes: one message must fit one session frame
+/// (64 KiB) with the `Deliver` header, its envelope and a signature.
+pub const MAX_BODY: usize = 60 * 1024;
+
+/// Signs `text` to `to`, stores it in the outbox (durably, before anything
+/// goes on the wire), then tries to deliver everything queued for `to`
+/// within `timeout`.
+pub async fn send(
+    node: &Node,
+    to: Address,
+    text: &str,
+    timeout: Duration,
+) -> Result<SendOutcome, NodeError> {
+    if to == node.address() {
+        return Err(NodeError::SendToSelf);
+    }
+    if text.len() > MAX_BODY {
+        return Err(NodeError::BodyTooLarge {
+            len: text.len(),
+            max: MAX_BODY,
+        });
+    }
+    let mut message_id = [0u8; 16];
+    rand::rngs::OsRng
+        .try_fill_bytes(&mut message_id)
+        .map_err(|e| NodeError::Rng(e.to_string()))?;
+    let now = unix_now();
+    let payload = Message {
+        from: node.address(),
+        to,
+        id: message_id,
+        sent_at: now,
+        body_hash: hash::keccak256(text.as_bytes()),
+    };
+    let signed = Signed::sign(node.key(), node.domain(), payload);
+    let msg = OutgoingMessage {
+        message_id,
+        from: node.address(),
+        to,
+        body: text.to_owned(),
+        sent_at: now,
+        signature: signed.signature.to_bytes(),
+    };
+    let queued = OutboxEntry {
+        message: msg.clone(),
+        state: OutboxState::Queued,
+        attempts: 0,
+        next_attempt_at: now,
+        last_error: None,
+        created_at: now,
+        finished_at: None,
+    };
+    node.db(move |s| s.enqueue(&msg, now)).await?;
+    info!(to = %to, id = %hex::encode(message_id), "message queued");
+    // Wake this process's outbox worker, if it runs (`send` inside `serve`).
+    node.outbound().wake_worker();
+
+    let report = attempt(node, to, timeout, Some(queued)).await;
+    if report.delivered.contains(&message_id) {
+        // Acked (after the recipient's commit) and marked: nothing to read.
+        return Ok(SendOutcome {
+            message_id,
+            to,
+            status: SendStatus::Delivered,
+            reason: None,
+        });
+    }
+    // Where it stands, without reading its body back.
+    let (state, last_error) = node
+        .db(move |s| s.outbox_state(&message_id))
+        .await?
+        .ok_or(NodeError::QueuedMessageMissing(message_id))?;
+    let (status, reason) = match state {
+        OutboxState::Delivered => (SendStatus::Delivered, None),
+        OutboxState::Rejected | OutboxState::Expired => {
+            (SendStatus::Rejected, last_error.or(Some("rejected".into())))
+        }
+        OutboxState::Queued => (
+            SendStatus::Queued,
+            Some(match report.outcome {
+                DeliveryOutcome::Pending { reason } => reason.to_string(),
+                _ => last_error.unwrap_or_else(|| "not acked yet".into()),
+            }),
+        ),
+    };
+    Ok(SendOutcome {
+        message_id,
+        to,
+        status,
+        reason,
+    })
+}

@@ -1,0 +1,165 @@
+//! What one `send` costs the chain, and how the queue is cut into
+//! `Deliver`s: over a new session the recipient's status is read from the
+//! chain once (its key is read at the block that status names, its
+//! endpoint once), counted by a `Registry` wrapper around the embedded
+//! chain; and `Limits::max_batch` bounds the messages per `Deliver`.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use chainmail_chain::{ChainError, EndpointRecord, Registry, TxOutcome};
+use chainmail_core::eip712::{
+    Certificate, Domain, Endpoint, Renewal, Revocation, SessionRequest, Signed,
+};
+use chainmail_core::{Address, IdStatus, PublicKey};
+use chainmail_node::limits::Limits;
+use chainmail_node::{DeliveryOutcome, NodeOptions, SendStatus, deliver, send};
+use common::*;
+
+/// A registry that counts its chain reads and passes everything on.
+struct Counting {
+    inner: Arc<dyn Registry>,
+    status: AtomicUsize,
+    key: AtomicUsize,
+    endpoint: AtomicUsize,
+}
+
+impl Counting {
+    fn new(inner: Arc<dyn Registry>) -> Arc<Self> {
+        Arc::new(Self {
+            inner,
+            status: AtomicUsize::new(0),
+            key: AtomicUsize::new(0),
+            endpoint: AtomicUsize::new(0),
+        })
+    }
+
+    /// (status, key, endpoint) reads so far.
+    fn reads(&self) -> (usize, usize, usize) {
+        (
+            self.status.load(Ordering::SeqCst),
+            self.key.load(Ordering::SeqCst),
+            self.endpoint.load(Ordering::SeqCst),
+        )
+    }
+}
+
+#[async_trait]
+impl Registry for Counting {
+    fn domain(&self) -> Domain {
+        self.inner.domain()
+    }
+    async fn register(&self, c: &Signed<Certificate>) -> Result<TxOutcome, ChainError> {
+        self.inner.register(c).await
+    }
+    async fn renew(&self, r: &Signed<Renewal>) -> Result<TxOutcome, ChainError> {
+        self.inner.renew(r).await
+    }
+    async fn revoke(&self, r: &Signed<Revocation>) -> Result<TxOutcome, ChainError> {
+        self.inner.revoke(r).await
+    }
+    async fn set_endpoint(&self, e: &Signed<Endpoint>) -> Result<TxOutcome, ChainError> {
+        self.inner.set_endpoint(e).await
+    }
+    async fn status(&self, id: Address) -> Result<IdStatus, ChainError> {
+        self.status.fetch_add(1, Ordering::SeqCst);
+        self.inner.status(id).await
+    }
+    async fn is_valid(&self, id: Address) -> Result<bool, ChainError> {
+        // `isValid` is a status read too.
+        self.status.fetch_add(1, Ordering::SeqCst);
+        self.inner.is_valid(id).await
+    }
+    // `public_key` is the trait's default: a status read (counted above),
+    // then `public_key_at`.
+    async fn public_key_at(
+        &self,
+        id: Address,
+        registered_block: u64,
+    ) -> Result<PublicKey, ChainError> {
+        self.key.fetch_add(1, Ordering::SeqCst);
+        self.inner.public_key_at(id, registered_block).await
+    }
+    async fn endpoint(&self, id: Address) -> Result<Option<EndpointRecord>, ChainError> {
+        self.endpoint.fetch_add(1, Ordering::SeqCst);
+        self.inner.endpoint(id).await
+    }
+    async fn verify_session(&self, r: &Signed<SessionRequest>) -> Result<(), ChainError> {
+        self.inner.verify_session(r).await
+    }
+    async fn now(&self) -> Result<u64, ChainError> {
+        self.inner.now().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_over_a_new_session_reads_the_status_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = chain(dir.path()).await;
+    let alice = peer(&reg, dir.path(), "alice").await;
+    let bob_key = new_key();
+    register(&reg, &bob_key).await;
+    let counting = Counting::new(reg.clone());
+    let bob_reg: Arc<dyn Registry> = counting.clone();
+    let bob = common::node(&bob_reg, &bob_key, dir.path(), "bob");
+
+    let out = send(&bob, alice.id(), "hello", TIMEOUT).await.unwrap();
+    assert_eq!(out.status, SendStatus::Delivered, "{:?}", out.reason);
+    assert_eq!(
+        counting.reads(),
+        (1, 1, 1),
+        "(status, key, endpoint) reads of one send over a new session"
+    );
+    // Over the kept session: the status again (nothing goes to an ID that
+    // is not valid now), no key or endpoint.
+    let out = send(&bob, alice.id(), "again", TIMEOUT).await.unwrap();
+    assert_eq!(out.status, SendStatus::Delivered, "{:?}", out.reason);
+    assert_eq!(counting.reads(), (2, 1, 1));
+    chainmail_node::close_idle_sessions(&bob, std::time::Duration::ZERO).await;
+    alice.running.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_batch_bounds_the_messages_per_deliver() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = chain(dir.path()).await;
+    let alice_key = new_key();
+    register(&reg, &alice_key).await;
+    let bob_key = new_key();
+    register(&reg, &bob_key).await;
+    let bob = node_with(
+        &reg,
+        &bob_key,
+        dir.path(),
+        "bob",
+        NodeOptions {
+            limits: Limits {
+                max_batch: 2,
+                ..test_limits()
+            },
+            ..NodeOptions::default()
+        },
+    );
+    // Alice has no endpoint yet: five messages queue.
+    for i in 0..5 {
+        let out = send(&bob, alice_key.address(), &format!("m{i}"), TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(out.status, SendStatus::Queued);
+    }
+    let alice = common::node(&reg, &alice_key, dir.path(), "alice");
+    let running = listen(&alice).await;
+    set_endpoint(&reg, &alice_key, &running.addr.to_string()).await;
+
+    let report = deliver(&bob, alice_key.address(), TIMEOUT).await;
+    assert_eq!(report.outcome, DeliveryOutcome::Delivered);
+    let inbox = alice.store().inbox_after(0, 10).unwrap();
+    let counts: Vec<Option<u32>> = inbox.iter().map(|e| e.message.batch_count).collect();
+    // Two batches of two, then the last message alone (its own signature).
+    assert_eq!(counts, vec![Some(2), Some(2), Some(2), Some(2), None]);
+    chainmail_node::close_idle_sessions(&bob, std::time::Duration::ZERO).await;
+    running.stop().await;
+}
