@@ -33,6 +33,7 @@ pub mod codec;
 pub mod handshake;
 mod kdf;
 pub mod merkle;
+pub mod message;
 pub mod record;
 pub mod session;
 pub mod wire;

@@ -128,7 +128,6 @@ fn bench(c: &mut Criterion) {
                         to: alice_id,
                         body: format!("batched {i}"),
                         sent_at: now(),
-                        signature: [0x1b; 65], // unused: the batch is signed at delivery
                     };
                     bob.store().enqueue(&msg, now()).unwrap();
                 }

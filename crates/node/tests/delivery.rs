@@ -285,3 +285,39 @@ async fn unreachable_recipient_stays_queued_with_backoff() {
     assert!(e.next_attempt_at > e.created_at);
     bob.running.stop().await;
 }
+
+/// The one body limit (`wire::MAX_BODY`): a body at the limit is queued,
+/// signed, sealed, delivered and stored; one byte more is refused by `send`
+/// before anything is queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_body_limit_is_checked_once_at_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = chain(dir.path()).await;
+    let alice = peer(&reg, dir.path(), "alice").await;
+    let bob = peer(&reg, dir.path(), "bob").await;
+    let max = chainmail_core::wire::MAX_BODY;
+
+    let out = send(&bob.node, alice.id(), &"x".repeat(max), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(out.status, SendStatus::Delivered, "{:?}", out.reason);
+    let inbox = alice.node.store().inbox_after(0, 10).unwrap();
+    assert_eq!(inbox.len(), 1);
+    assert_eq!(inbox[0].message.body.len(), max);
+
+    let err = send(&bob.node, alice.id(), &"x".repeat(max + 1), TIMEOUT)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, chainmail_node::NodeError::BodyTooLarge { len, max: m } if len == max + 1 && m == max),
+        "{err:?}"
+    );
+    assert_eq!(
+        bob.node.store().outbox(10).unwrap().len(),
+        1,
+        "nothing more queued"
+    );
+    chainmail_node::close_idle_sessions(&bob.node, std::time::Duration::ZERO).await;
+    bob.running.stop().await;
+    alice.running.stop().await;
+}

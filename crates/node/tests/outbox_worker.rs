@@ -46,8 +46,8 @@ async fn a_blackholed_peer_does_not_hold_up_a_healthy_one() {
     // worker serving peers one by one would dial it first and wait out its
     // 30 s delivery timeout before trying the healthy peer.
     let t = now();
-    let void = signed_message(&reg, &bob_key, hole_key.address(), "into the void", t - 10);
-    let hello = signed_message(&reg, &bob_key, healthy.id(), "hello", t);
+    let void = queued_message(&bob_key, hole_key.address(), "into the void", t - 10);
+    let hello = queued_message(&bob_key, healthy.id(), "hello", t);
     bob.store().enqueue(&void, t - 10).unwrap();
     bob.store().enqueue(&hello, t).unwrap();
     let running = serve_node(&bob).await;
@@ -112,8 +112,8 @@ async fn the_worker_expires_messages_older_than_the_maximum_age() {
     let to: Address = alice_key.address();
     let t = now();
     // One queued two minutes ago (past the 60 s maximum age), one just now.
-    let old = signed_message(&reg, &bob_key, to, "too late", t - 120);
-    let fresh = signed_message(&reg, &bob_key, to, "still hoping", t);
+    let old = queued_message(&bob_key, to, "too late", t - 120);
+    let fresh = queued_message(&bob_key, to, "still hoping", t);
     bob.store().enqueue(&old, t - 120).unwrap();
     bob.store().enqueue(&fresh, t).unwrap();
 

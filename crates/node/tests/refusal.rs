@@ -146,7 +146,7 @@ async fn a_refusing_recipient_gets_messages_rejected_not_retried() {
     let bob = common::node(&reg, &bob_key, dir.path(), "bob");
     let t = now();
     let msgs: Vec<_> = (0..3)
-        .map(|i| signed_message(&reg, &bob_key, alice_key.address(), &format!("m{i}"), t))
+        .map(|i| queued_message(&bob_key, alice_key.address(), &format!("m{i}"), t))
         .collect();
     for m in &msgs {
         bob.store().enqueue(m, t).unwrap();

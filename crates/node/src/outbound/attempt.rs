@@ -5,8 +5,8 @@
 //! recorded in the outbox (backoff) as a [`DeliveryError`].
 
 use chainmail_core::record::MAX_PAYLOAD;
-use chainmail_core::wire::{Auth, Close, CloseReason, Deliver, Envelope, Wire};
-use chainmail_core::{Address, IdStatus, Signature};
+use chainmail_core::wire::{Close, CloseReason, Deliver, Envelope, Wire};
+use chainmail_core::{Address, IdStatus};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -207,21 +207,21 @@ fn envelope(e: &OutboxEntry) -> Envelope {
 }
 
 /// Splits the queue into `Deliver`s of at most `max_batch` messages whose
-/// encoding fits one session frame.
+/// encoding fits one session frame (a chunk of several is batch-signed, so
+/// its size is `Deliver::encoded_len(_, false)`; one message alone always
+/// fits, its body being within `MAX_BODY`).
 fn chunks_that_fit(queued: &[OutboxEntry], max_batch: usize) -> Vec<&[OutboxEntry]> {
-    // Header (tag, from, to, count, auth) and per-message overhead, generous.
-    const HEADER: usize = 1 + 20 + 20 + 4 + 1 + 65 + 4;
-    const PER_MESSAGE: usize = 16 + 8 + 4 + 65;
+    let header = Deliver::encoded_len(&[], false);
     let max_batch = max_batch.clamp(1, chainmail_core::wire::MAX_MESSAGES_PER_DELIVER);
     let mut out = Vec::new();
     let mut start = 0;
-    let mut size = HEADER;
+    let mut size = header;
     for (i, e) in queued.iter().enumerate() {
-        let add = PER_MESSAGE + e.message.body.len();
+        let add = Envelope::encoded_len(e.message.body.len());
         if i > start && (i - start == max_batch || size + add > MAX_PAYLOAD) {
             out.push(&queued[start..i]);
             start = i;
-            size = HEADER;
+            size = header;
         }
         size += add;
     }
@@ -231,26 +231,22 @@ fn chunks_that_fit(queued: &[OutboxEntry], max_batch: usize) -> Vec<&[OutboxEntr
     out
 }
 
-/// The `Deliver` for one chunk: a message alone carries the signature it
-/// was queued with; several go under one `MessageBatch` signature over
-/// their Merkle root (each stays provable alone with its path).
+/// The `Deliver` for one chunk, signed here and only here: a message alone
+/// under its own `Message` signature; several under one `MessageBatch`
+/// signature over their Merkle root (each stays provable alone with its
+/// path).
 fn signed_deliver(
     node: &Node,
     to: Address,
     chunk: &[OutboxEntry],
 ) -> Result<Deliver, DeliveryError> {
-    if let [one] = chunk {
-        let signature = Signature::from_bytes(&one.message.signature)
-            .map_err(|_| DeliveryError::CorruptSignature)?;
-        return Ok(Deliver {
-            from: node.address(),
-            to,
-            messages: vec![envelope(one)],
-            auth: Auth::Each(vec![signature]),
-        });
-    }
     let envelopes = chunk.iter().map(envelope).collect();
-    Deliver::sign_batch(node.key(), node.domain(), to, envelopes).map_err(DeliveryError::Batch)
+    if chunk.len() == 1 {
+        Deliver::sign_each(node.key(), node.domain(), to, envelopes)
+    } else {
+        Deliver::sign_batch(node.key(), node.domain(), to, envelopes)
+    }
+    .map_err(DeliveryError::Sign)
 }
 
 /// Sends the queued messages over `session` in `Deliver`s that fit a frame
@@ -322,7 +318,6 @@ mod tests {
                 to: Address([2; 20]),
                 body: "x".repeat(len),
                 sent_at: 0,
-                signature: [0; 65],
             },
             state: OutboxState::Queued,
             attempts: 0,

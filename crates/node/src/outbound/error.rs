@@ -84,12 +84,10 @@ pub enum DeliveryError {
     /// The recipient sent messages on our delivery session.
     #[error("recipient sent messages on a delivery session")]
     UnexpectedDeliver,
-    /// A stored signature does not parse.
-    #[error("corrupt signature in the outbox")]
-    CorruptSignature,
-    /// The batch could not be signed.
-    #[error("cannot sign the batch: {0}")]
-    Batch(MessageError),
+    /// The messages could not be signed (a queued message the protocol
+    /// refuses: see `MessageError`).
+    #[error("cannot sign the messages: {0}")]
+    Sign(MessageError),
     /// The store failed (loading the queue, marking acks).
     #[error("{0}")]
     Store(Arc<NodeError>),

@@ -1,12 +1,12 @@
-//! `send`: one text to one recipient — signed once, sealed into the outbox
-//! once (durably, before anything goes on the wire), then one delivery
-//! attempt that carries the message from memory rather than reading it
-//! back.
+//! `send`: one text to one recipient — checked against the body limit,
+//! sealed into the outbox once (durably, before anything goes on the wire),
+//! then one delivery attempt that carries the message from memory rather
+//! than reading it back, and signs it once as it goes.
 
 use std::time::Duration;
 
-use chainmail_core::eip712::{Message, Signed};
-use chainmail_core::{Address, hash};
+use chainmail_core::Address;
+pub use chainmail_core::wire::MAX_BODY;
 use rand::TryRngCore;
 use tracing::info;
 
@@ -16,11 +16,7 @@ use crate::clock::unix_now;
 use crate::node::{Node, NodeError};
 use crate::store::{OutboxEntry, OutboxState, OutgoingMessage};
 
-/// Largest message body in bytes: one message must fit one session frame
-/// (64 KiB) with the `Deliver` header, its envelope and a signature.
-pub const MAX_BODY: usize = 60 * 1024;
-
-/// Signs `text` to `to`, stores it in the outbox (durably, before anything
+/// Stores it in the outbox (durably, before anything
 /// goes on the wire), then tries to deliver everything queued for `to`
 /// within `timeout`.
 pub async fn send(
@@ -43,21 +39,12 @@ pub async fn send(
         .try_fill_bytes(&mut message_id)
         .map_err(|e| NodeError::Rng(e.to_string()))?;
     let now = unix_now();
-    let payload = Message {
-        from: node.address(),
-        to,
-        id: message_id,
-        sent_at: now,
-        body_hash: hash::keccak256(text.as_bytes()),
-    };
-    let signed = Signed::sign(node.key(), node.domain(), payload);
     let msg = OutgoingMessage {
         message_id,
         from: node.address(),
         to,
         body: text.to_owned(),
         sent_at: now,
-        signature: signed.signature.to_bytes(),
     };
     let queued = OutboxEntry {
         message: msg.clone(),

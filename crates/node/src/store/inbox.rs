@@ -71,7 +71,7 @@ impl Store {
         let mut bodies = Vec::with_capacity(messages.len());
         for m in messages {
             if m.body.len() > MAX_BODY_BYTES {
-                return Err(StoreError::Invalid("message body larger than 64 KiB"));
+                return Err(StoreError::Invalid("message body above the body limit"));
             }
             if m.batch_path.len() > MAX_BATCH_PATH {
                 return Err(StoreError::Invalid("batch path longer than 32"));

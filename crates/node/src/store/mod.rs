@@ -47,9 +47,10 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// clock skew and a sender that retries once more just before expiring it.
 pub const DEDUP_RETENTION_SECS: u64 = 8 * 24 * 3600;
 
-/// Largest message body the store accepts (bytes of UTF-8); the wire bound
-/// is the same, so this only stops local misuse.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Largest message body the store accepts (bytes of UTF-8): the protocol's
+/// one limit ([`chainmail_core::wire::MAX_BODY`]); `send` and the decoder
+/// refuse larger bodies first, so this only stops local misuse.
+pub const MAX_BODY_BYTES: usize = chainmail_core::wire::MAX_BODY;
 
 /// Largest Merkle path kept with a batch-signed message (2^32 leaves).
 pub const MAX_BATCH_PATH: usize = 32;
@@ -292,7 +293,6 @@ pub(crate) mod testutil {
             to: addr(to),
             body: format!("hello {id}"),
             sent_at: 1000,
-            signature: [id; 65],
         }
     }
 

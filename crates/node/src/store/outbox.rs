@@ -45,7 +45,8 @@ impl OutboxState {
     }
 }
 
-/// A signed message to send (what goes into the outbox).
+/// A message to send (what goes into the outbox). It is signed when it goes
+/// out, once, with the others of its `Deliver` (see `outbound::attempt`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingMessage {
     /// Random 128-bit id.
@@ -58,8 +59,6 @@ pub struct OutgoingMessage {
     pub body: String,
     /// Unix seconds, as signed.
     pub sent_at: u64,
-    /// Signature on `Message(from, to, id, sentAt, keccak(body))`.
-    pub signature: [u8; 65],
 }
 
 /// An outbox row.
@@ -82,24 +81,23 @@ pub struct OutboxEntry {
 }
 
 impl Store {
-    /// Puts a signed message in the outbox, due now.
+    /// Puts a message in the outbox, due now.
     pub fn enqueue(&self, msg: &OutgoingMessage, now: u64) -> Result<(), StoreError> {
         if msg.body.len() > MAX_BODY_BYTES {
-            return Err(StoreError::Invalid("message body larger than 64 KiB"));
+            return Err(StoreError::Invalid("message body above the body limit"));
         }
         let body = self.seal_body(OUTBOX, &msg.message_id, &msg.to, &msg.body)?;
         self.write(|tx| {
             let n = tx.execute(
-                "INSERT OR IGNORE INTO outbox (message_id, sender, recipient, body, sent_at, signature,
+                "INSERT OR IGNORE INTO outbox (message_id, sender, recipient, body, sent_at,
                     state, attempts, next_attempt_at, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?7)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, 'queued', 0, ?6, ?6)",
                 params![
                     &msg.message_id[..],
                     &msg.from.0[..],
                     &msg.to.0[..],
                     body,
                     i(msg.sent_at),
-                    &msg.signature[..],
                     i(now)
                 ],
             )?;
@@ -110,20 +108,18 @@ impl Store {
         })
     }
 
-    const OUTBOX_COLS: &'static str =
-        "message_id, sender, recipient, body, sent_at, signature, state,
+    const OUTBOX_COLS: &'static str = "message_id, sender, recipient, body, sent_at, state,
         attempts, next_attempt_at, last_error, created_at, finished_at";
 
     fn outbox_row(
         &self,
         r: &rusqlite::Row<'_>,
     ) -> rusqlite::Result<Result<OutboxEntry, StoreError>> {
-        let state: String = r.get(6)?;
+        let state: String = r.get(5)?;
         let raw = (
             r.get::<_, Vec<u8>>(0)?,
             r.get::<_, Vec<u8>>(1)?,
             r.get::<_, Vec<u8>>(2)?,
-            r.get::<_, Vec<u8>>(5)?,
         );
         let (body, sent_at, attempts, next, last_error, created, finished): (
             rusqlite::types::Value,
@@ -136,11 +132,11 @@ impl Store {
         ) = (
             r.get(3)?,
             r.get(4)?,
+            r.get(6)?,
             r.get(7)?,
             r.get(8)?,
             r.get(9)?,
             r.get(10)?,
-            r.get(11)?,
         );
         Ok((|| {
             let message_id = fixed(raw.0, "message id length")?;
@@ -152,7 +148,6 @@ impl Store {
                     from: address(raw.1)?,
                     to,
                     sent_at: u(sent_at),
-                    signature: fixed(raw.3, "signature length")?,
                 },
                 state: OutboxState::parse(&state)?,
                 attempts: u32::try_from(attempts).unwrap_or(u32::MAX),

@@ -63,6 +63,9 @@ pub const MIGRATIONS: &[&str] = &[
         lookup BLOB PRIMARY KEY,
         record BLOB NOT NULL
     ) WITHOUT ROWID;",
+    // 4: a queued message is signed once, when it goes out with the others
+    // of its `Deliver`, not also when it is queued.
+    "ALTER TABLE outbox DROP COLUMN signature;",
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
@@ -113,5 +116,41 @@ mod tests {
         let rows = s.inbox_after(0, 10).unwrap();
         assert_eq!(rows[0].message.body, "old");
         assert_eq!(rows[0].message.batch_index, None);
+    }
+
+    #[test]
+    fn migrates_a_version_3_outbox_without_losing_queued_messages() {
+        // Before migration 4 a queued message carried its signature; after
+        // it, the row keeps everything else and is signed when it goes out.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        {
+            let mut c = Connection::open(&path).unwrap();
+            let tx = c.transaction().unwrap();
+            for sql in &MIGRATIONS[..3] {
+                tx.execute_batch(sql).unwrap();
+            }
+            tx.pragma_update(None, "user_version", 3).unwrap();
+            tx.execute(
+                "INSERT INTO outbox (message_id, sender, recipient, body, sent_at, signature,
+                    state, attempts, next_attempt_at, created_at)
+                 VALUES (?1, ?2, ?3, 'queued before', 5, ?4, 'queued', 2, 9, 5)",
+                params![
+                    &[1u8; 16][..],
+                    &[1u8; 20][..],
+                    &[2u8; 20][..],
+                    &[7u8; 65][..]
+                ],
+            )
+            .unwrap();
+            tx.commit().unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as u32);
+        let queued = s.queued_for(&chainmail_core::Address([2; 20]), 10).unwrap();
+        assert_eq!(queued.len(), 1);
+        assert_eq!(queued[0].message.body, "queued before");
+        assert_eq!(queued[0].message.sent_at, 5);
+        assert_eq!(queued[0].attempts, 2);
     }
 }

@@ -147,7 +147,6 @@ mod tests {
                     to: Address([2; 20]),
                     body: "legacy-outgoing-cleartext".into(),
                     sent_at: 1,
-                    signature: [0; 65],
                 },
                 1,
             )

@@ -185,10 +185,9 @@ pub async fn peer(reg: &Arc<dyn Registry>, dir: &std::path::Path, name: &str) ->
 /// is generous so a loaded CI machine never turns a delivery into a timeout.
 pub const TIMEOUT: Duration = Duration::from_secs(60);
 
-/// A message signed by `key` to `to`, ready for `Store::enqueue` (what
-/// `send` would queue), so a test can set its queue time.
-pub fn signed_message(
-    reg: &Arc<dyn Registry>,
+/// A message from `key` to `to`, ready for `Store::enqueue` (what `send`
+/// would queue), so a test can set its queue time.
+pub fn queued_message(
     key: &SecretKey,
     to: Address,
     text: &str,
@@ -197,21 +196,12 @@ pub fn signed_message(
     use rand::RngCore;
     let mut id = [0u8; 16];
     rand::rng().fill_bytes(&mut id);
-    let m = chainmail_core::eip712::Message {
-        from: key.address(),
-        to,
-        id,
-        sent_at,
-        body_hash: chainmail_core::hash::keccak256(text.as_bytes()),
-    };
-    let signed = Signed::sign(key, &reg.domain(), m);
     chainmail_node::store::OutgoingMessage {
         message_id: id,
         from: key.address(),
         to,
         body: text.to_owned(),
         sent_at,
-        signature: signed.signature.to_bytes(),
     }
 }
 
