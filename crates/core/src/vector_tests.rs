@@ -3,8 +3,11 @@
 //! and every intermediate secret, in `tests/vectors/handshake.json`. The
 //! keys are also recomputed here straight from PROTOCOL.md's formulas (labels
 //! spelled out again), so the document, the code and the file agree.
-//! Regenerate (after a deliberate protocol change only) with
-//! `CHAINMAIL_WRITE_VECTORS=1 cargo test -p chainmail-core vector`.
+//! The test never rewrites the file it checks. After a deliberate protocol
+//! change only, write what the code now computes elsewhere, review the diff,
+//! and copy it over by hand:
+//! `CHAINMAIL_WRITE_VECTORS=/tmp/handshake.json cargo test -p chainmail-core vector`
+//! (the test still fails until the committed file is replaced).
 
 use hkdf::Hkdf;
 use serde_json::{Value, json};
@@ -159,9 +162,14 @@ fn compute() -> Value {
 #[test]
 fn handshake_vectors_match_the_file() {
     let computed = compute();
-    if std::env::var_os("CHAINMAIL_WRITE_VECTORS").is_some() {
+    if let Some(out) = std::env::var_os("CHAINMAIL_WRITE_VECTORS") {
+        let out = std::path::PathBuf::from(out);
+        assert!(
+            std::fs::canonicalize(&out).ok() != std::fs::canonicalize(PATH).ok(),
+            "CHAINMAIL_WRITE_VECTORS must name another file: the test never rewrites what it checks"
+        );
         std::fs::write(
-            PATH,
+            &out,
             serde_json::to_string_pretty(&computed).unwrap() + "\n",
         )
         .unwrap();

@@ -1,6 +1,6 @@
 //! The handshake over a socket, both sides: the core's state machines
 //! driven over a `TcpStream` (initiator: T_B1 →, ← T_A2, confirm →;
-//! responder: ← T_B1, the admission [`policy`](crate::policy), T_A2 →,
+//! responder: ← T_B1, the admission `policy`, T_A2 →,
 //! ← confirm), ending in a [`SecureStream`].
 //!
 //! Time comes from the system clock and randomness from the OS here; the
@@ -155,7 +155,7 @@ async fn initiate_inner(
 }
 
 /// Alice's side: reads T_B1, checks it locally (signature first, so no
-/// chain call is made for junk), runs the admission [`policy`] (block
+/// chain call is made for junk), runs the admission `policy` (block
 /// list, statuses, replay row, `verify_on_chain`), answers with T_A2 and
 /// waits for the key confirmation. Fails with [`SessionError::Timeout`]
 /// at `deadline` (slowloris, half-open peers).

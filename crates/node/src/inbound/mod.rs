@@ -1,7 +1,7 @@
-//! The listening side: the [`listener`] (accept loop, per-source rate
-//! limit, connection cap), one [`connection`] task per socket (responder
+//! The listening side: the `listener` (accept loop, per-source rate
+//! limit, connection cap), one `connection` task per socket (responder
 //! handshake under a cap and a deadline, then the session loop: idle
-//! timeout, status re-checks, eviction under pressure), and [`receive`]:
+//! timeout, status re-checks, eviction under pressure), and `receive`:
 //! one `Deliver` admitted, verified, committed, and only then acked.
 
 mod connection;

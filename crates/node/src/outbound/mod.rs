@@ -1,7 +1,7 @@
-//! The sending side: [`send`] signs and stores a message durably, then
-//! makes one delivery [`attempt`]; [`deliver`] empties the outbox for one
-//! peer over one session (the one kept in the [`pool`] from the last
-//! delivery, or a new one); the outbox [`worker`] retries with backoff until
+//! The sending side: [`send`] stores a message durably, then makes one
+//! delivery `attempt` (which signs it as it goes); [`deliver`] empties the
+//! outbox for one peer over one session (the one kept in the `pool` from
+//! the last delivery, or a new one); the outbox `worker` retries with backoff until
 //! the maximum age, several peers at once.
 //!
 //! A message leaves the outbox in exactly three ways: `delivered` when the
