@@ -3,6 +3,8 @@
 //! behind one `Backend` handle, and signing helpers.
 #![allow(dead_code)]
 
+pub mod lying;
+
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
