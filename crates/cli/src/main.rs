@@ -22,7 +22,7 @@ use clap::Parser;
 use clap::error::ErrorKind;
 
 use crate::cli::Cli;
-use crate::error::{Failure, exit, variant_name};
+use crate::error::{Failure, Kind, exit};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -74,11 +74,11 @@ fn usage_error(e: clap::Error) -> ExitCode {
     let kind = match e.source() {
         Some(src) => {
             if let Some(d) = src.downcast_ref::<duration::DurationError>() {
-                d.kind().to_owned()
+                Kind::kind(d).to_owned()
             } else if let Some(a) = src.downcast_ref::<chainmail_core::AddressParseError>() {
-                variant_name(&format!("{a:?}"))
+                a.kind().to_owned()
             } else if let Some(n) = src.downcast_ref::<chainmail_node::contacts::NameError>() {
-                format!("BadContactName{}", variant_name(&format!("{n:?}")))
+                n.kind().to_owned()
             } else {
                 format!("{:?}", e.kind())
             }

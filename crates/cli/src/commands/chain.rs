@@ -1,15 +1,15 @@
 //! Reaching the chain from the settings: parsing the chain spec, the registry
-//! address and the gas payer key, opening the chain crate's `Registry`, and
-//! turning `ChainError`s into failures that say what to do.
+//! address and the gas payer key, and opening the chain crate's `Registry`
+//! (its `ChainError`s become failures through `error::Kind`).
 
 use std::path::Path;
 use std::sync::Arc;
 
-use chainmail_chain::{ChainError, ChainSpec, ContractError, Registry};
+use chainmail_chain::{ChainSpec, Registry};
 use chainmail_core::{Address, SecretKey};
 use zeroize::Zeroizing;
 
-use crate::error::{Failure, variant_name};
+use crate::error::Failure;
 use crate::settings::Settings;
 
 /// The chain spec of these settings, parsed (a bad one is a usage error).
@@ -90,7 +90,7 @@ pub async fn open_with_payer(
     let registry = registry_address(settings)?;
     chainmail_chain::open(&spec, registry, payer)
         .await
-        .map_err(|e| chain_failure(&e))
+        .map_err(Failure::from)
 }
 
 /// Opens the registry with the configured payer, else `fallback` (the
@@ -102,53 +102,4 @@ pub async fn open_registry(
 ) -> Result<Arc<dyn Registry>, Failure> {
     let payer = payer_key(settings)?;
     open_with_payer(settings, payer.as_ref().or(fallback)).await
-}
-
-/// A chain error as the user sees it: the contract's custom error by name
-/// (`AlreadyRegistered`…), else the `ChainError` variant, with what to do.
-pub fn chain_failure(e: &ChainError) -> Failure {
-    let message = e.to_string();
-    match e {
-        ChainError::Contract(c) => {
-            let hint = match c {
-                ContractError::AlreadyRegistered(_) => {
-                    "an ID can be registered only once (§4.1.2 step 3b); `chainmail renew` extends it"
-                }
-                ContractError::UnknownIdentity(_) => "register it first (`chainmail register`)",
-                ContractError::IdentityRevoked(_) => {
-                    "a revoked ID is final; create a new identity in another --home"
-                }
-                ContractError::IdentityExpired(_) => "renew it (`chainmail renew`)",
-                ContractError::InvalidLifetime { .. } => "choose a shorter --valid-for",
-                ContractError::FutureSequence { .. } => {
-                    "the sequence is this machine's clock in ms: set the clock right, then run `chainmail endpoint` again"
-                }
-                _ => "",
-            };
-            Failure::new(variant_name(&format!("{c:?}")), message, hint)
-        }
-        ChainError::InvalidArgument(_) => {
-            Failure::usage("InvalidArgument", message, "see `chainmail --help`")
-        }
-        _ => {
-            let hint = match e {
-                ChainError::Unreachable { .. } => {
-                    "check --chain / CHAINMAIL_CHAIN and that the node runs"
-                }
-                ChainError::NoContract(_) => "check --registry / CHAINMAIL_REGISTRY",
-                ChainError::WrongChainId { .. } => {
-                    "check --chain and --registry name the same network"
-                }
-                ChainError::InsufficientFunds { .. } | ChainError::NoPayer => {
-                    "set CHAINMAIL_PAYER_KEY to a funded key"
-                }
-                ChainError::Corrupt { .. } => "pick another file with --chain embedded:PATH",
-                ChainError::Dropped { .. } | ChainError::Reverted { .. } => {
-                    "retry; `chainmail lookup` shows what the chain holds"
-                }
-                _ => "retry; run with -v for details",
-            };
-            Failure::new(variant_name(&format!("{e:?}")), message, hint)
-        }
-    }
 }

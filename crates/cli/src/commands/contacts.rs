@@ -8,9 +8,9 @@ use chainmail_node::contacts::Contact;
 use chainmail_node::store::Store;
 use serde::Serialize;
 
-use crate::commands::chain::{chain_failure, open_registry};
+use crate::commands::chain::open_registry;
 use crate::commands::identity::unlock;
-use crate::commands::messaging::{open_store, store_failure};
+use crate::commands::messaging::open_store;
 use crate::commands::runtime;
 use crate::error::{Failure, exit};
 use crate::output::{self, Report, printable};
@@ -112,7 +112,7 @@ fn print(c: &Contact, action: &'static str, json: bool) {
 /// The record of `peer`: an existing one, or (for an ID) a fresh one.
 fn existing(store: &Store, peer: &Peer) -> Result<Option<Contact>, Failure> {
     let id = peer.resolve(store)?;
-    store.contact(&id).map_err(store_failure)
+    store.contact(&id).map_err(Failure::from)
 }
 
 fn put(store: &Store, c: &Contact) -> Result<(), Failure> {
@@ -124,7 +124,7 @@ fn put(store: &Store, c: &Contact) -> Result<(), Failure> {
                 "pick another name, or `chainmail contact remove` the other one",
             )
         }
-        e => store_failure(e),
+        e => Failure::from(e),
     })
 }
 
@@ -133,7 +133,7 @@ fn put(store: &Store, c: &Contact) -> Result<(), Failure> {
 fn contact_or_new(store: &Store, id: Address) -> Result<Contact, Failure> {
     Ok(store
         .contact(&id)
-        .map_err(store_failure)?
+        ?
         .unwrap_or(Contact {
             id,
             name: None,
@@ -156,7 +156,7 @@ pub fn add(settings: &Settings, name: &str, id: Address) -> Result<u8, Failure> 
 /// `contact list`.
 pub fn list(settings: &Settings) -> Result<u8, Failure> {
     let store = open(settings)?;
-    let contacts = store.contacts().map_err(store_failure)?;
+    let contacts = store.contacts()?;
     output::print(
         &ContactListReport {
             contacts: contacts.iter().map(ContactReport::from).collect(),
@@ -170,7 +170,7 @@ pub fn list(settings: &Settings) -> Result<u8, Failure> {
 pub fn remove(settings: &Settings, peer: &Peer) -> Result<u8, Failure> {
     let store = open(settings)?;
     let c = existing(&store, peer)?.ok_or_else(|| not_a_contact(peer))?;
-    store.remove_contact(&c.id).map_err(store_failure)?;
+    store.remove_contact(&c.id)?;
     print(&c, "removed", settings.json);
     Ok(exit::OK)
 }
@@ -195,7 +195,7 @@ pub fn set_blocked(settings: &Settings, peer: &Peer, blocked: bool) -> Result<u8
     c.blocked = blocked;
     if !blocked && c.name.is_none() {
         // A stranger that is no longer blocked needs no record at all.
-        store.remove_contact(&id).map_err(store_failure)?;
+        store.remove_contact(&id)?;
     } else {
         put(&store, &c)?;
     }
@@ -278,11 +278,11 @@ pub fn verify(settings: &Settings, peer: &Peer, qr: bool) -> Result<u8, Failure>
     let secret = unlock(settings)?;
     let store = open_store(settings, &secret)?;
     let id = peer.resolve(&store)?;
-    let contact = store.contact(&id).map_err(store_failure)?;
+    let contact = store.contact(&id)?;
     let rt = runtime()?;
     let key = rt.block_on(async {
         let registry = open_registry(settings, None).await?;
-        registry.public_key(id).await.map_err(|e| chain_failure(&e))
+        registry.public_key(id).await.map_err(Failure::from)
     })?;
     let key = key.filter(|k| k.address() == id).ok_or_else(|| {
         Failure::new(

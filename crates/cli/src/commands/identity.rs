@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use chainmail_core::SecretKey;
-use chainmail_node::keystore::{self, KeystoreError};
+use chainmail_node::keystore;
 
-use crate::error::{Failure, exit, variant_name};
+use crate::error::{Failure, exit};
 use crate::output::{self, IdentityReport};
 use crate::password::{self, Purpose};
 use crate::settings::Settings;
@@ -24,13 +24,10 @@ pub fn init(settings: &Settings, from_keystore: Option<&Path>) -> Result<u8, Fai
             "use another --home, or move the keystore away first",
         ));
     }
-    settings.home.ensure().map_err(|e| {
-        Failure::new(
-            variant_name(&format!("{e:?}")),
-            e.to_string(),
-            "choose a writable --home",
-        )
-    })?;
+    settings
+        .home
+        .ensure()
+        .map_err(|e| Failure::from(e).with_hint("choose a writable --home"))?;
     let secret = match from_keystore {
         Some(file) => {
             let password = password::read(Purpose::Unlock)?;
@@ -128,11 +125,11 @@ pub fn unlock(settings: &Settings) -> Result<SecretKey, Failure> {
         ));
     }
     let password = password::read(Purpose::Unlock)?;
-    keystore::load(&path, password.as_bytes()).map_err(|e| keystore_failure(e, &path))
+    keystore::load(&path, password.as_bytes()).map_err(Failure::from)
 }
 
 fn save(path: &Path, secret: &SecretKey, password: &[u8]) -> Result<(), Failure> {
-    keystore::save(path, secret, password).map_err(|e| keystore_failure(e, path))
+    keystore::save(path, secret, password).map_err(Failure::from)
 }
 
 fn report(secret: &SecretKey, keystore: &Path) -> IdentityReport {
@@ -141,21 +138,4 @@ fn report(secret: &SecretKey, keystore: &Path) -> IdentityReport {
         public_key: format!("0x{}", hex::encode(secret.public_key().to_xy())),
         keystore: keystore.display().to_string(),
     }
-}
-
-/// Keystore errors with what to do about each.
-pub fn keystore_failure(e: KeystoreError, path: &Path) -> Failure {
-    let hint = match &e {
-        KeystoreError::WrongPassword => "check CHAINMAIL_PASSWORD or retype the password",
-        KeystoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-            return Failure::new(
-                "KeystoreNotFound",
-                format!("no keystore at {}", path.display()),
-                "check the path",
-            );
-        }
-        KeystoreError::AlreadyExists(_) => "use another --home, or move the keystore away first",
-        _ => "check that the file is a Web3 Secret Storage (v3) keystore",
-    };
-    Failure::new(variant_name(&format!("{e:?}")), e.to_string(), hint)
 }

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use crate::peer::Peer;
 use chainmail_node::store::{InboxEntry, OutboxState, Store};
-use chainmail_node::{Node, NodeError, NodeOptions, SendStatus};
+use chainmail_node::{Node, NodeOptions, SendStatus};
 use serde::Serialize;
 
-use crate::commands::chain::{chain_failure, open_registry};
+use crate::commands::chain::open_registry;
 use crate::commands::identity::unlock;
 use crate::commands::runtime;
-use crate::error::{Failure, exit, variant_name};
+use crate::error::{Failure, exit};
 use crate::output::{
     self, InboxReport, MessageReport, OutboxMessageReport, OutboxReport, Report, SendReport,
 };
@@ -55,7 +55,7 @@ pub fn send(settings: &Settings, to: &Peer, text: &str, timeout: Duration) -> Re
             let _spin = Spinner::start(format!("delivering to {to}"));
             chainmail_node::send(&node, to, text, timeout)
                 .await
-                .map_err(|e| node_failure(&e))?
+                ?
         };
         // This process ends here: part with the recipient cleanly.
         chainmail_node::close_idle_sessions(&node, Duration::ZERO).await;
@@ -136,7 +136,7 @@ pub fn serve(
         );
         chainmail_node::serve(listener, node, shutdown_signal())
             .await
-            .map_err(|e| node_failure(&e))?;
+            ?;
         Ok(exit::OK)
     })
 }
@@ -154,24 +154,6 @@ async fn shutdown_signal() {
         Err(_) => {
             let _ = tokio::signal::ctrl_c().await;
         }
-    }
-}
-
-/// A node error as the user sees it.
-pub fn node_failure(e: &NodeError) -> Failure {
-    match e {
-        NodeError::Chain(c) => chain_failure(c),
-        // The store's own kind (`Busy`…), not `Store`.
-        NodeError::Store(s) => store_failure_ref(s),
-        NodeError::SendToSelf => Failure::usage("SendToSelf", e.to_string(), "send to another ID"),
-        NodeError::BodyTooLarge { .. } => {
-            Failure::usage("BodyTooLarge", e.to_string(), "send a shorter text")
-        }
-        _ => Failure::new(
-            variant_name(&format!("{e:?}")),
-            e.to_string(),
-            "retry; run with -v for details",
-        ),
     }
 }
 
@@ -209,7 +191,7 @@ pub fn inbox(settings: &Settings, follow: bool, filter: InboxFilter) -> Result<u
         loop {
             let page = store
                 .inbox_after(after, INBOX_PAGE)
-                .map_err(store_failure)?;
+                ?;
             let Some(last) = page.last() else { break };
             after = last.seq;
             messages.extend(page.iter().map(|e| names.report(e)).filter(|m| keep(m)));
@@ -220,7 +202,7 @@ pub fn inbox(settings: &Settings, follow: bool, filter: InboxFilter) -> Result<u
     loop {
         let page = store
             .inbox_after(after, INBOX_PAGE)
-            .map_err(store_failure)?;
+            ?;
         for entry in &page {
             // One bare message object per line (issue 6), flushed at once
             // so a reader of the pipe sees each message as it arrives.
@@ -277,29 +259,7 @@ pub fn open_store(
         &settings.home.store(),
         chainmail_node::seal::StoreKey::derive(secret),
     )
-    .map_err(store_failure)
-}
-
-/// A store error as the user sees it.
-pub fn store_failure(e: chainmail_node::store::StoreError) -> Failure {
-    store_failure_ref(&e)
-}
-
-/// [`store_failure`] of a borrowed error: an explicit kind per variant.
-pub fn store_failure_ref(e: &chainmail_node::store::StoreError) -> Failure {
-    use chainmail_node::store::StoreError as E;
-    let (kind, hint) = match e {
-        E::Busy => ("Busy", "another chainmail process holds the store; retry"),
-        E::TooNew { .. } => ("TooNew", "upgrade chainmail"),
-        E::Corrupt(_) => ("Corrupt", "restore the store from an export"),
-        E::Invalid(_) => ("Invalid", ""),
-        E::DuplicateId => ("DuplicateId", "retry"),
-        E::Create(_) => ("Create", ""),
-        E::Sqlite(_) => ("Sqlite", "retry; run with -v for details"),
-        E::Sealed(_) => ("Sealed", "check --home: the store belongs to this identity"),
-        _ => ("StoreError", "retry; run with -v for details"),
-    };
-    Failure::new(kind, format!("message store: {e}"), hint)
+    .map_err(Failure::from)
 }
 
 /// An inbox row as `inbox` prints it.
@@ -334,7 +294,7 @@ const OUTBOX_LIMIT: u32 = 1000;
 pub fn outbox(settings: &Settings) -> Result<u8, Failure> {
     let secret = unlock(settings)?;
     let store = open_store(settings, &secret)?;
-    let rows = store.outbox(OUTBOX_LIMIT).map_err(store_failure)?;
+    let rows = store.outbox(OUTBOX_LIMIT)?;
     let messages = rows
         .into_iter()
         .map(|e| {
@@ -358,23 +318,4 @@ pub fn outbox(settings: &Settings) -> Result<u8, Failure> {
         .collect();
     output::print(&OutboxReport { messages }, settings.json);
     Ok(exit::OK)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chainmail_node::store::StoreError;
-
-    #[test]
-    fn a_busy_store_reports_busy_directly_and_through_the_node() {
-        assert_eq!(store_failure(StoreError::Busy).kind, "Busy");
-        assert_eq!(
-            node_failure(&NodeError::Store(StoreError::Busy)).kind,
-            "Busy"
-        );
-        assert_eq!(
-            node_failure(&NodeError::Store(StoreError::DuplicateId)).kind,
-            "DuplicateId"
-        );
-    }
 }

@@ -11,7 +11,7 @@ use chainmail_chain::{ChainError, ChainSpec, Registry, TxOutcome};
 use chainmail_core::eip712::{Certificate, Endpoint, Renewal, Revocation, Signed};
 use chainmail_core::{Address, SecretKey};
 
-use crate::commands::chain::{chain_failure, chain_spec, open_registry, payer_key};
+use crate::commands::chain::{chain_spec, open_registry, payer_key};
 use crate::commands::identity::unlock;
 use crate::commands::relay::{self, Action, SignedFile, print_signed, revocation_file};
 use crate::commands::runtime;
@@ -67,13 +67,13 @@ pub fn register(
         let spin = Spinner::start("registering the certificate");
         let outcome = register_with(&*registry, &secret, valid_for)
             .await
-            .map_err(|e| chain_failure(&e))?;
+            ?;
         save_revocation_certificate(settings, &*registry, &secret).await;
         let endpoint_tx = match endpoint {
             Some(e) => Some(
                 publish_endpoint(&*registry, &secret, e)
                     .await
-                    .map_err(|e| chain_failure(&e))?
+                    ?
                     .tx_hash,
             ),
             None => None,
@@ -154,7 +154,7 @@ where
     let rt = runtime()?;
     let file = rt.block_on(async {
         let registry = crate::commands::chain::open_with_payer(settings, None).await?;
-        f(registry, secret).await.map_err(|e| chain_failure(&e))
+        f(registry, secret).await.map_err(Failure::from)
     })?;
     print_signed(&file, settings.json)
 }
@@ -301,7 +301,7 @@ where
     rt.block_on(async {
         let registry = open_registry(settings, Some(secret)).await?;
         let spin = Spinner::start("waiting for the transaction");
-        let outcome = f(registry, secret).await.map_err(|e| chain_failure(&e))?;
+        let outcome = f(registry, secret).await?;
         drop(spin); // cleared before the report is printed
         output::print(
             &TxReport {
@@ -325,7 +325,7 @@ pub fn lookup(settings: &Settings, id: Address) -> Result<u8, Failure> {
         let registry = open_registry(settings, None).await?;
         let report = lookup_with(&*registry, id)
             .await
-            .map_err(|e| chain_failure(&e))?;
+            ?;
         output::print(&report, settings.json);
         Ok(exit::OK)
     })
@@ -389,7 +389,7 @@ pub fn deploy(settings: &Settings) -> Result<u8, Failure> {
         let spin = Spinner::start("deploying the registry");
         let (address, outcome) = chainmail_chain::deploy(&url, &payer)
             .await
-            .map_err(|e| chain_failure(&e))?;
+            ?;
         drop(spin); // cleared before the report is printed
         output::print(
             &DeployReport {

@@ -21,7 +21,7 @@ use chainmail_core::eip712::{Certificate, Domain, Endpoint, Renewal, Revocation,
 use chainmail_core::{Address, SecretKey};
 use serde::{Deserialize, Serialize};
 
-use crate::commands::chain::{chain_failure, open_registry};
+use crate::commands::chain::open_registry;
 use crate::commands::registry::hex32;
 use crate::commands::runtime;
 use crate::error::{Failure, exit};
@@ -248,7 +248,7 @@ pub fn submit(settings: &Settings, file: &Path, only: Option<Action>) -> Result<
                 let status = || async { registry.status(id).await };
                 let outcome = match r {
                     Err(ChainError::Contract(ContractError::StaleRenewal { .. })) => {
-                        let st = status().await.map_err(|e| chain_failure(&e))?;
+                        let st = status().await?;
                         if st.issued_at == s.payload.issued_at
                             && st.valid_until == s.payload.valid_until
                         {
@@ -262,7 +262,7 @@ pub fn submit(settings: &Settings, file: &Path, only: Option<Action>) -> Result<
                             ));
                         }
                     }
-                    r => Some(r.map_err(|e| chain_failure(&e))?),
+                    r => Some(r?),
                 };
                 report(id, Action::Renew, outcome, None)
             }
@@ -272,7 +272,7 @@ pub fn submit(settings: &Settings, file: &Path, only: Option<Action>) -> Result<
                 s.verify(&domain, &id).map_err(|e| sig_err(id, e))?;
                 let outcome = match registry.revoke(&s).await {
                     Err(ChainError::Contract(ContractError::IdentityRevoked(_))) => None,
-                    r => Some(r.map_err(|e| chain_failure(&e))?),
+                    r => Some(r?),
                 };
                 report(id, Action::Revoke, outcome, None)
             }
@@ -307,7 +307,7 @@ async fn submit_register(
     }
     let outcome = match registry.register(&s).await {
         Err(ChainError::Contract(ContractError::AlreadyRegistered(_))) => {
-            let st = registry.status(id).await.map_err(|e| chain_failure(&e))?;
+            let st = registry.status(id).await?;
             if st.issued_at == s.payload.issued_at && st.valid_until == s.payload.valid_until {
                 None
             } else {
@@ -319,7 +319,7 @@ async fn submit_register(
                 ));
             }
         }
-        r => Some(r.map_err(|e| chain_failure(&e))?),
+        r => Some(r?),
     };
     let endpoint_tx = match &f.endpoint {
         Some(e) => submit_endpoint(registry, e)
@@ -340,7 +340,7 @@ async fn submit_endpoint(
             let current = registry
                 .endpoint(s.payload.id)
                 .await
-                .map_err(|e| chain_failure(&e))?;
+                ?;
             match current {
                 Some(c) if c.endpoint == s.payload.endpoint && c.sequence == s.payload.sequence => {
                     Ok(None)
@@ -355,7 +355,7 @@ async fn submit_endpoint(
                 )),
             }
         }
-        r => Ok(Some(r.map_err(|e| chain_failure(&e))?)),
+        r => Ok(Some(r?)),
     }
 }
 

@@ -30,9 +30,9 @@ use rand::TryRngCore;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
-use crate::commands::identity::{keystore_failure, unlock};
-use crate::commands::messaging::{open_store, store_failure};
-use crate::error::{Failure, exit, variant_name};
+use crate::commands::identity::unlock;
+use crate::commands::messaging::open_store;
+use crate::error::{Failure, exit};
 use crate::output::{self, Report};
 use crate::settings::Settings;
 
@@ -174,7 +174,7 @@ pub fn export(settings: &Settings, out: Option<&Path>, with_messages: bool) -> R
         return Err(io_failure("the keystore is larger than 64 KiB".into()));
     }
     let store = open_store(settings, &secret)?;
-    let (inbox, outbox) = store.counts().map_err(store_failure)?;
+    let (inbox, outbox) = store.counts()?;
     // The snapshot goes to a private temporary directory in the home (0700);
     // its content is sealed anyway.
     let tmp = tempfile::Builder::new()
@@ -182,7 +182,7 @@ pub fn export(settings: &Settings, out: Option<&Path>, with_messages: bool) -> R
         .tempdir_in(settings.home.root())
         .map_err(|e| io_failure(format!("cannot create a temporary directory: {e}")))?;
     let snap = tmp.path().join("store.db");
-    store.snapshot_to(&snap).map_err(store_failure)?;
+    store.snapshot_to(&snap)?;
     let db =
         std::fs::read(&snap).map_err(|e| io_failure(format!("cannot read the snapshot: {e}")))?;
     let mut nonce = [0u8; 12];
@@ -244,7 +244,7 @@ pub fn import(file: &Path, password: &[u8]) -> Result<Imported, Failure> {
     if n < MAGIC.len() || &head != MAGIC {
         return keystore::load(file, password)
             .map(Imported::Keystore)
-            .map_err(|e| keystore_failure(e, file));
+            .map_err(Failure::from);
     }
     let mut bytes = Vec::new();
     std::fs::File::open(file)
@@ -269,13 +269,14 @@ pub fn import(file: &Path, password: &[u8]) -> Result<Imported, Failure> {
         return Err(bad_archive(file, "truncated store"));
     }
     let secret = keystore::decrypt(ks, password).map_err(|e| {
-        let kind = variant_name(&format!("{e:?}"));
-        let hint = if kind == "WrongPassword" {
-            "check CHAINMAIL_PASSWORD or retype the password"
+        let message = format!("the archive's keystore: {e}");
+        let wrong_password = matches!(e, keystore::KeystoreError::WrongPassword);
+        let f = Failure::from(e).with_message(message);
+        if wrong_password {
+            f
         } else {
-            "pass the file `chainmail export --with-messages` wrote, unmodified"
-        };
-        Failure::new(kind, format!("the archive's keystore: {e}"), hint)
+            f.with_hint("pass the file `chainmail export --with-messages` wrote, unmodified")
+        }
     })?;
     let db = archive_cipher(&secret)
         .decrypt(

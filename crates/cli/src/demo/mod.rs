@@ -18,7 +18,7 @@ use chainmail_node::home::Home;
 use chainmail_node::keystore;
 
 use crate::commands::registry::{lookup_with, register_with};
-use crate::commands::{chain::chain_failure, runtime};
+use crate::commands::runtime;
 use crate::error::{Failure, exit};
 use crate::output::{self, Report};
 use report::DemoReport;
@@ -84,7 +84,7 @@ pub fn run(json: bool) -> Result<u8, Failure> {
 }
 
 fn err_kind(e: &ChainError) -> (String, String) {
-    let f = chain_failure(e);
+    let f = Failure::of(e);
     (f.kind, f.message)
 }
 
@@ -96,7 +96,7 @@ async fn paper_flow(root: &std::path::Path, r: &mut DemoReport) -> Result<(), Fa
     ));
     let registry = chainmail_chain::open(&ChainSpec::Embedded(Some(chain_path)), None, None)
         .await
-        .map_err(|e| chain_failure(&e))?;
+        ?;
     let domain = registry.domain();
     r.say(format!(
         "registry contract {} on chain id {} (EIP-712 domain \"chainmail\" v1)",
@@ -147,7 +147,7 @@ async fn paper_flow(root: &std::path::Path, r: &mut DemoReport) -> Result<(), Fa
     r.section("§4.1.2 — self-signed certificates (ID, K_pub, t, T) registered and checked by the contract");
     // Step 3a first, while Alice's ID is still free: Mallory signs a
     // certificate for Alice's key with her own key.
-    let now = registry.now().await.map_err(|e| chain_failure(&e))?;
+    let now = registry.now().await?;
     let forged = Signed::sign(
         &mallory.key,
         &domain,
