@@ -14,6 +14,7 @@ mod peer;
 mod progress;
 mod safety;
 mod settings;
+mod signed_file;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -13,12 +13,13 @@ use chainmail_core::{Address, SecretKey};
 
 use crate::commands::chain::{chain_spec, open_registry, payer_key};
 use crate::commands::identity::unlock;
-use crate::commands::relay::{self, Action, SignedFile, print_signed, revocation_file};
+use crate::commands::relay::{self, print_signed};
 use crate::commands::runtime;
 use crate::error::{Failure, exit};
 use crate::output::{self, DeployReport, LookupReport, TxReport};
 use crate::progress::Spinner;
 use crate::settings::Settings;
+use crate::signed_file::{Action, Payload, SignedFile, revocation_file};
 
 /// Longest endpoint the contract stores (bytes).
 pub const MAX_ENDPOINT: usize = 255;
@@ -44,9 +45,8 @@ pub fn register(
                     now.saturating_add(valid_for.as_secs()),
                     now,
                 );
-                let signed = Signed::sign(secret, &domain, certificate);
-                let mut file = SignedFile::new(Action::Register, &domain, &signed);
-                file.endpoint = endpoint.map(|e| {
+                let certificate = Signed::sign(secret, &domain, certificate);
+                let endpoint = endpoint.map(|e| {
                     Signed::sign(
                         secret,
                         &domain,
@@ -57,7 +57,13 @@ pub fn register(
                         },
                     )
                 });
-                Ok(file)
+                Ok(SignedFile::new(
+                    &domain,
+                    Payload::Register {
+                        certificate,
+                        endpoint,
+                    },
+                ))
             })
         });
     }
@@ -173,7 +179,7 @@ pub fn endpoint(settings: &Settings, endpoint: &str, sign_only: bool) -> Result<
                     sequence: unix_millis(),
                 };
                 let signed = Signed::sign(secret, &domain, payload);
-                Ok(SignedFile::new(Action::Endpoint, &domain, &signed))
+                Ok(SignedFile::new(&domain, Payload::Endpoint(signed)))
             })
         });
     }
@@ -203,7 +209,7 @@ pub fn renew(settings: &Settings, valid_for: Duration, sign_only: bool) -> Resul
                     issued_at: now.max(stored.saturating_add(1)),
                 };
                 let signed = Signed::sign(secret, &domain, payload);
-                Ok(SignedFile::new(Action::Renew, &domain, &signed))
+                Ok(SignedFile::new(&domain, Payload::Renew(signed)))
             })
         });
     }
@@ -273,7 +279,16 @@ pub async fn save_revocation_certificate(
     // Local time is fine: the contract accepts any revokedAt up to now + 5
     // minutes, and records the block time of the revocation itself.
     let file = revocation_file(secret, &registry.domain(), unix_now());
-    match settings.home.write_revocation(&file.to_bytes()) {
+    let written = file
+        .to_bytes()
+        .map_err(|e| e.line())
+        .and_then(|bytes| {
+            settings
+                .home
+                .write_revocation(&bytes)
+                .map_err(|e| e.to_string())
+        });
+    match written {
         Ok(()) if !settings.json => eprintln!(
             "note: a signed revocation certificate is in {} — keep a copy offline; \
              `chainmail revoke --from-file FILE` revokes this ID even without the key",
