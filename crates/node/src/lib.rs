@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod clock;
+pub mod archive;
 pub mod config;
 pub mod handshake;
 pub mod home;

@@ -16,6 +16,7 @@ use std::fmt;
 use chainmail_chain::{ChainError, ContractError};
 use chainmail_core::AddressParseError;
 use chainmail_node::NodeError;
+use chainmail_node::archive::ArchiveError;
 use chainmail_node::config::ConfigError;
 use chainmail_node::contacts::NameError;
 use chainmail_node::handshake::SessionError;
@@ -321,6 +322,46 @@ impl Kind for KeystoreError {
             }
             _ => self.to_string(),
         }
+    }
+}
+
+impl Kind for ArchiveError {
+    fn kind(&self) -> &'static str {
+        match self {
+            ArchiveError::Io { .. } => "Io",
+            ArchiveError::NotAnArchive
+            | ArchiveError::TooLarge
+            | ArchiveError::Truncated
+            | ArchiveError::KeystoreTooLarge
+            | ArchiveError::TruncatedKeystore
+            | ArchiveError::TruncatedStore
+            | ArchiveError::Undecryptable => "BadArchive",
+            ArchiveError::Keystore(k) => k.kind(),
+            ArchiveError::KeystoreTooLargeToSeal => "KeystoreTooLarge",
+            ArchiveError::Rng(_) => "Rng",
+            ArchiveError::Encrypt => "Encrypt",
+            _ => "BadArchive",
+        }
+    }
+
+    fn hint(&self) -> Cow<'static, str> {
+        const UNMODIFIED: &str =
+            "pass the file `chainmail export --with-messages` wrote, unmodified";
+        Cow::Borrowed(match self {
+            ArchiveError::Io { .. } => "check the path and permissions",
+            ArchiveError::Keystore(k @ KeystoreError::WrongPassword) => return k.hint(),
+            ArchiveError::NotAnArchive
+            | ArchiveError::TooLarge
+            | ArchiveError::Truncated
+            | ArchiveError::KeystoreTooLarge
+            | ArchiveError::TruncatedKeystore
+            | ArchiveError::TruncatedStore
+            | ArchiveError::Undecryptable
+            | ArchiveError::Keystore(_) => UNMODIFIED,
+            ArchiveError::KeystoreTooLargeToSeal | ArchiveError::Encrypt => RETRY,
+            ArchiveError::Rng(_) => "",
+            _ => UNMODIFIED,
+        })
     }
 }
 
