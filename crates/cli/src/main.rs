@@ -4,7 +4,9 @@
 //! commands themselves live in `commands/`, the narrated paper flow in `demo/`.
 
 mod cli;
+mod clock;
 mod commands;
+mod context;
 mod demo;
 mod duration;
 mod error;

@@ -24,7 +24,8 @@ use chainmail_core::{Address, SecretKey};
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Failure;
+use crate::error::{Failure, exit};
+use crate::settings::Settings;
 
 /// Largest signed file read (a real one is under 2 KiB).
 pub const MAX_SIGNED_FILE: u64 = 16 * 1024;
@@ -216,6 +217,56 @@ pub fn revocation_file(secret: &SecretKey, domain: &Domain, now: u64) -> SignedF
         },
     );
     SignedFile::new(domain, Payload::Revoke(signed))
+}
+
+/// Signs and saves the revocation certificate (`revocation.json`, a file
+/// with action `revoke`) if the home has none yet. Best effort: called after
+/// `init` or a registration, so a failure is a warning. Local time is fine:
+/// the contract accepts any `revokedAt` up to now + 5 minutes, and records
+/// the block time of the revocation itself.
+pub fn save_revocation(settings: &Settings, domain: &Domain, secret: &SecretKey) {
+    let path = settings.home.revocation();
+    if path.exists() {
+        return;
+    }
+    let file = revocation_file(secret, domain, crate::clock::unix_now());
+    let written = file.to_bytes().map_err(|e| e.line()).and_then(|bytes| {
+        settings
+            .home
+            .write_revocation(&bytes)
+            .map_err(|e| e.to_string())
+    });
+    match written {
+        Ok(()) if !settings.json => eprintln!(
+            "note: a signed revocation certificate is in {} — keep a copy offline; \
+             `chainmail revoke --from-file FILE` revokes this ID even without the key",
+            path.display()
+        ),
+        Ok(()) => {}
+        Err(e) => tracing::warn!(error = %e, "no revocation certificate saved"),
+    }
+}
+
+/// Prints a signed file on stdout (it is JSON with or without `--json`) and
+/// a note on stderr.
+pub fn print(file: &SignedFile, json: bool) -> Result<u8, Failure> {
+    use std::io::Write;
+    let bytes = file.to_bytes()?;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(&bytes);
+    let _ = out.flush();
+    if !json {
+        eprintln!(
+            "note: nothing was sent. Anyone with a payer key can submit this with \
+             `chainmail submit FILE`{}",
+            match file.action() {
+                Action::Register | Action::Renew =>
+                    " within 1 day (the contract's issuedAt window)",
+                Action::Revoke | Action::Endpoint => "",
+            }
+        );
+    }
+    Ok(exit::OK)
 }
 
 /// A file that is not a usable signed file.

@@ -17,79 +17,19 @@ use std::path::Path;
 use chainmail_chain::{ChainError, ContractError, Registry, TxOutcome};
 use chainmail_core::Address;
 use chainmail_core::eip712::{Certificate, Domain, Endpoint, Signed};
-use serde::Serialize;
 
-use crate::commands::chain::open_registry;
-use crate::commands::registry::hex32;
-use crate::commands::runtime;
+use crate::context::Context;
 use crate::error::{Failure, exit};
-use crate::output::{self, Report};
+use crate::output::{self, SubmitReport, hex32};
 use crate::progress::Spinner;
-use crate::settings::Settings;
-use crate::signed_file::{self, Action, Payload, SignedFile, bad};
-
-/// Prints a signed file on stdout (it is JSON with or without `--json`) and
-/// a note on stderr.
-pub fn print_signed(file: &SignedFile, json: bool) -> Result<u8, Failure> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(&file.to_bytes()?);
-    let _ = out.flush();
-    if !json {
-        eprintln!(
-            "note: nothing was sent. Anyone with a payer key can submit this with \
-             `chainmail submit FILE`{}",
-            match file.action() {
-                Action::Register | Action::Renew =>
-                    " within 1 day (the contract's issuedAt window)",
-                _ => "",
-            }
-        );
-    }
-    Ok(exit::OK)
-}
-
-/// `submit`'s report.
-#[derive(Debug, Clone, Serialize)]
-pub struct SubmitReport {
-    /// EIP-55 ID the payload is about.
-    pub id: String,
-    /// `register`, `renew`, `revoke` or `endpoint`.
-    pub action: &'static str,
-    /// True when exactly this was already on chain (nothing sent).
-    pub already_on_chain: bool,
-    /// 0x + 64 hex; null when already on chain.
-    pub tx_hash: Option<String>,
-    /// Block it landed in; null when already on chain.
-    pub block: Option<u64>,
-    /// Gas used; null when already on chain.
-    pub gas_used: Option<u64>,
-    /// `register` with an endpoint: the setEndpoint transaction (null if
-    /// none was sent).
-    pub endpoint_tx_hash: Option<String>,
-}
-
-impl Report for SubmitReport {
-    fn human(&self) -> String {
-        match (&self.tx_hash, self.block, self.gas_used) {
-            (Some(tx), Some(b), Some(g)) => format!(
-                "{}: {} submitted\ntx {tx} in block {b} ({g} gas)",
-                self.id, self.action
-            ),
-            _ => format!(
-                "{}: {} already on chain, identical; nothing sent",
-                self.id, self.action
-            ),
-        }
-    }
-}
+use crate::signed_file::{self, Action, Payload, bad};
 
 fn sig_err(id: Address, e: impl std::fmt::Display) -> Failure {
     bad(format!("the signature is not {id}'s: {e}"))
 }
 
-/// `submit FILE` (and `revoke --certificate FILE`, with `only` = revoke).
-pub fn submit(settings: &Settings, file: &Path, only: Option<Action>) -> Result<u8, Failure> {
+/// `submit FILE` (and `revoke --from-file FILE`, with `only` = revoke).
+pub fn submit(ctx: &Context, file: &Path, only: Option<Action>) -> Result<u8, Failure> {
     let f = signed_file::read(file)?;
     if let Some(a) = only
         && a != f.action()
@@ -101,9 +41,8 @@ pub fn submit(settings: &Settings, file: &Path, only: Option<Action>) -> Result<
             a.as_str()
         )));
     }
-    let rt = runtime()?;
-    rt.block_on(async {
-        let registry = open_registry(settings, None).await?;
+        ctx.block_on(async {
+        let registry = ctx.registry().await?;
         let domain = registry.domain();
         // Checked here first: another chain's or registry's payload, or a bad
         // signature, would only burn gas on a revert.
@@ -161,7 +100,7 @@ pub fn submit(settings: &Settings, file: &Path, only: Option<Action>) -> Result<
             }
         };
         drop(spin); // cleared before the report is printed
-        output::print(&report, settings.json);
+        output::print(&report, ctx.json());
         Ok(exit::OK)
     })
 }

@@ -17,8 +17,9 @@ use chainmail_core::{SecretKey, hash};
 use chainmail_node::home::Home;
 use chainmail_node::keystore;
 
-use crate::commands::registry::{lookup_with, register_with};
-use crate::commands::runtime;
+use crate::commands::lookup::lookup_with;
+use crate::commands::registry::register_with;
+use crate::context::runtime;
 use crate::error::{Failure, exit};
 use crate::output::{self, Report};
 use report::DemoReport;

@@ -1,6 +1,7 @@
 //! Reaching the chain from the settings: parsing the chain spec, the registry
 //! address and the gas payer key, and opening the chain crate's `Registry`
-//! (its `ChainError`s become failures through `error::Kind`).
+//! (its `ChainError`s become failures through `error::Kind`). Used through
+//! [`super::Context`].
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use crate::error::Failure;
 use crate::settings::Settings;
 
 /// The chain spec of these settings, parsed (a bad one is a usage error).
-pub fn chain_spec(settings: &Settings) -> Result<ChainSpec, Failure> {
+pub(crate) fn chain_spec(settings: &Settings) -> Result<ChainSpec, Failure> {
     settings.chain.parse::<ChainSpec>().map_err(|e| {
         Failure::usage(
             "UnknownChain",
@@ -24,7 +25,7 @@ pub fn chain_spec(settings: &Settings) -> Result<ChainSpec, Failure> {
 }
 
 /// The registry address of these settings, if any (a bad one is a usage error).
-pub fn registry_address(settings: &Settings) -> Result<Option<Address>, Failure> {
+pub(crate) fn registry_address(settings: &Settings) -> Result<Option<Address>, Failure> {
     settings
         .registry
         .as_deref()
@@ -42,7 +43,7 @@ pub fn registry_address(settings: &Settings) -> Result<Option<Address>, Failure>
 
 /// The gas payer key: `--payer-key` / `CHAINMAIL_PAYER_KEY` (hex), else the
 /// file `payer_key_file` of config.toml names; `None` when neither is set.
-pub fn payer_key(settings: &Settings) -> Result<Option<SecretKey>, Failure> {
+pub(crate) fn payer_key(settings: &Settings) -> Result<Option<SecretKey>, Failure> {
     let text: Zeroizing<String> = if let Some(hex) = settings.payer_key.as_ref() {
         hex.clone()
     } else if let Some(file) = settings.config.payer_key_file.as_deref() {
@@ -82,21 +83,19 @@ fn read_key_file(path: &Path) -> Result<Zeroizing<String>, Failure> {
 }
 
 /// Opens the registry named by the settings; `payer` pays gas on rpc chains.
-pub async fn open_with_payer(
+pub(crate) async fn open_with_payer(
     settings: &Settings,
     payer: Option<&SecretKey>,
 ) -> Result<Arc<dyn Registry>, Failure> {
     let spec = chain_spec(settings)?;
     let registry = registry_address(settings)?;
-    chainmail_chain::open(&spec, registry, payer)
-        .await
-        .map_err(Failure::from)
+    Ok(chainmail_chain::open(&spec, registry, payer).await?)
 }
 
 /// Opens the registry with the configured payer, else `fallback` (the
 /// identity key pays its own gas when no payer is configured; the embedded
 /// chain needs none).
-pub async fn open_registry(
+pub(crate) async fn open_registry(
     settings: &Settings,
     fallback: Option<&SecretKey>,
 ) -> Result<Arc<dyn Registry>, Failure> {
