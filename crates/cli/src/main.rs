@@ -25,7 +25,7 @@ use clap::Parser;
 use clap::error::ErrorKind;
 
 use crate::cli::Cli;
-use crate::error::{Failure, Kind, exit};
+use crate::error::{Failure, Kind, clap_kind, exit};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -83,10 +83,10 @@ fn usage_error(e: clap::Error) -> ExitCode {
             } else if let Some(n) = src.downcast_ref::<chainmail_node::contacts::NameError>() {
                 n.kind().to_owned()
             } else {
-                format!("{:?}", e.kind())
+                clap_kind(e.kind()).to_owned()
             }
         }
-        None => format!("{:?}", e.kind()),
+        None => clap_kind(e.kind()).to_owned(),
     };
     // clap's message is its first paragraph (e.g. "the following required
     // arguments were not provided: <ID>"); usage and tips follow a blank line.

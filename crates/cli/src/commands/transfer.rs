@@ -7,7 +7,6 @@
 use std::path::Path;
 
 use chainmail_node::archive;
-use chainmail_node::keystore;
 
 use crate::context::Context;
 use crate::error::{Failure, exit};

@@ -500,6 +500,32 @@ impl Kind for SessionError {
     }
 }
 
+/// The kind of a clap error that is not about one value (those carry the
+/// value's own error: [`AddressParseError`], [`DurationError`]…).
+pub fn clap_kind(kind: clap::error::ErrorKind) -> &'static str {
+    use clap::error::ErrorKind as K;
+    match kind {
+        K::InvalidValue => "InvalidValue",
+        K::UnknownArgument => "UnknownArgument",
+        K::InvalidSubcommand => "InvalidSubcommand",
+        K::NoEquals => "NoEquals",
+        K::ValueValidation => "ValueValidation",
+        K::TooManyValues => "TooManyValues",
+        K::TooFewValues => "TooFewValues",
+        K::WrongNumberOfValues => "WrongNumberOfValues",
+        K::ArgumentConflict => "ArgumentConflict",
+        K::MissingRequiredArgument => "MissingRequiredArgument",
+        K::MissingSubcommand => "MissingSubcommand",
+        K::InvalidUtf8 => "InvalidUtf8",
+        K::DisplayHelp => "DisplayHelp",
+        K::DisplayHelpOnMissingArgumentOrSubcommand => "DisplayHelpOnMissingArgumentOrSubcommand",
+        K::DisplayVersion => "DisplayVersion",
+        K::Io => "Io",
+        K::Format => "Format",
+        _ => "UsageError",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

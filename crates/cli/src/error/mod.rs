@@ -6,7 +6,7 @@
 
 mod kinds;
 
-pub use kinds::Kind;
+pub use kinds::{Kind, clap_kind};
 
 use std::fmt;
 use std::process::ExitCode;
