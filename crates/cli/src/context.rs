@@ -50,7 +50,10 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
 }
 
 /// Gets `cell`'s value, or makes it with `init` (a failure is not kept).
-fn get_or_try<T>(cell: &OnceLock<T>, init: impl FnOnce() -> Result<T, Failure>) -> Result<&T, Failure> {
+fn get_or_try<T>(
+    cell: &OnceLock<T>,
+    init: impl FnOnce() -> Result<T, Failure>,
+) -> Result<&T, Failure> {
     if let Some(v) = cell.get() {
         return Ok(v);
     }
@@ -181,10 +184,16 @@ impl Context {
         if let Some(secs) = self.settings.config.max_age_secs {
             options.max_age = Duration::from_secs(secs);
         }
-        options.contacts_only = contacts_only || self.settings.config.contacts_only.unwrap_or(false);
+        options.contacts_only =
+            contacts_only || self.settings.config.contacts_only.unwrap_or(false);
         // The node owns its key: a copy of the unlocked one (zeroized on drop).
-        let key = SecretKey::from_bytes(&secret.to_bytes())
-            .map_err(|e| Failure::new("Internal", format!("the identity key: {e}"), "report this bug"))?;
+        let key = SecretKey::from_bytes(&secret.to_bytes()).map_err(|e| {
+            Failure::new(
+                "Internal",
+                format!("the identity key: {e}"),
+                "report this bug",
+            )
+        })?;
         Ok(Node::new(key, registry, store, options))
     }
 }

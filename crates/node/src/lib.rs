@@ -1,7 +1,7 @@
 #![doc = include_str!("../README.md")]
 
-mod clock;
 pub mod archive;
+mod clock;
 pub mod config;
 pub mod handshake;
 pub mod home;

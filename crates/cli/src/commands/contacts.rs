@@ -41,16 +41,13 @@ fn put(store: &Store, c: &Contact) -> Result<(), Failure> {
 /// The stored record of `id`, or a fresh one (no name, not verified, not
 /// blocked, added now) for the caller to fill in and `put`.
 fn contact_or_new(store: &Store, id: Address) -> Result<Contact, Failure> {
-    Ok(store
-        .contact(&id)
-        ?
-        .unwrap_or(Contact {
-            id,
-            name: None,
-            verified: false,
-            blocked: false,
-            added_at: crate::clock::unix_now(),
-        }))
+    Ok(store.contact(&id)?.unwrap_or(Contact {
+        id,
+        name: None,
+        verified: false,
+        blocked: false,
+        added_at: crate::clock::unix_now(),
+    }))
 }
 
 /// `contact add NAME ID`: names (or renames) an ID.
@@ -135,7 +132,7 @@ pub fn verify(ctx: &Context, peer: &Peer, qr: bool) -> Result<u8, Failure> {
     let store = ctx.store()?;
     let id = peer.resolve(&store)?;
     let contact = store.contact(&id)?;
-        let key = ctx.block_on(async {
+    let key = ctx.block_on(async {
         let registry = ctx.registry().await?;
         Ok(registry.public_key(id).await?)
     })?;

@@ -29,11 +29,9 @@ pub fn deploy(ctx: &Context) -> Result<u8, Failure> {
             "set CHAINMAIL_PAYER_KEY (or --payer-key, or payer_key_file in config.toml)",
         )
     })?;
-        ctx.block_on(async {
+    ctx.block_on(async {
         let spin = Spinner::start("deploying the registry");
-        let (address, outcome) = chainmail_chain::deploy(&url, &payer)
-            .await
-            ?;
+        let (address, outcome) = chainmail_chain::deploy(&url, &payer).await?;
         drop(spin); // cleared before the report is printed
         output::print(
             &DeployReport {

@@ -19,9 +19,7 @@ pub fn lookup(ctx: &Context, peer: &Peer) -> Result<u8, Failure> {
     };
     ctx.block_on(async {
         let registry = ctx.registry().await?;
-        let report = lookup_with(&*registry, id)
-            .await
-            ?;
+        let report = lookup_with(&*registry, id).await?;
         output::print(&report, ctx.json());
         Ok(exit::OK)
     })

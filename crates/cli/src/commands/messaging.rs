@@ -6,14 +6,13 @@
 use std::time::Duration;
 
 use crate::peer::Peer;
+use chainmail_node::SendStatus;
 use chainmail_node::store::{InboxEntry, OutboxState, Store};
-use chainmail_node::{Node, NodeOptions, SendStatus};
-use serde::Serialize;
 
 use crate::context::Context;
 use crate::error::{Failure, exit};
 use crate::output::{
-    self, InboxReport, MessageReport, OutboxMessageReport, OutboxReport, Report, SendReport,
+    self, InboxReport, MessageReport, OutboxMessageReport, OutboxReport, SendReport, ServeReport,
 };
 use crate::progress::Spinner;
 
@@ -22,15 +21,13 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
 
 /// `send ID TEXT [--timeout DUR]`: exit 0 delivered, 75 queued, 69 rejected.
 pub fn send(ctx: &Context, to: &Peer, text: &str, timeout: Duration) -> Result<u8, Failure> {
-        ctx.block_on(async {
+    ctx.block_on(async {
         // `send` answers no handshakes: verify_on_chain would do nothing.
         let node = ctx.node(false, false).await?;
         let to = to.resolve(node.store())?;
         let outcome = {
             let _spin = Spinner::start(format!("delivering to {to}"));
-            chainmail_node::send(&node, to, text, timeout)
-                .await
-                ?
+            chainmail_node::send(&node, to, text, timeout).await?
         };
         // This process ends here: part with the recipient cleanly.
         chainmail_node::close_idle_sessions(&node, Duration::ZERO).await;
@@ -64,7 +61,7 @@ pub fn serve(
         .map(str::to_owned)
         .or_else(|| ctx.settings().config.listen.clone())
         .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-        ctx.block_on(async {
+    ctx.block_on(async {
         let node = ctx.node(contacts_only, verify_on_chain).await?;
         let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
             Failure::new(
@@ -136,7 +133,6 @@ pub enum InboxFilter {
 
 /// `inbox [--follow] [--requests|--contacts]`.
 pub fn inbox(ctx: &Context, follow: bool, filter: InboxFilter) -> Result<u8, Failure> {
-    let secret = ctx.identity()?;
     let store = ctx.store()?;
     let names = Names::new(&store);
     let keep = |m: &MessageReport| match filter {
@@ -148,9 +144,7 @@ pub fn inbox(ctx: &Context, follow: bool, filter: InboxFilter) -> Result<u8, Fai
     if !follow {
         let mut messages = Vec::new();
         loop {
-            let page = store
-                .inbox_after(after, INBOX_PAGE)
-                ?;
+            let page = store.inbox_after(after, INBOX_PAGE)?;
             let Some(last) = page.last() else { break };
             after = last.seq;
             messages.extend(page.iter().map(|e| names.report(e)).filter(|m| keep(m)));
@@ -159,9 +153,7 @@ pub fn inbox(ctx: &Context, follow: bool, filter: InboxFilter) -> Result<u8, Fai
         return Ok(exit::OK);
     }
     loop {
-        let page = store
-            .inbox_after(after, INBOX_PAGE)
-            ?;
+        let page = store.inbox_after(after, INBOX_PAGE)?;
         for entry in &page {
             // One bare message object per line (issue 6), flushed at once
             // so a reader of the pipe sees each message as it arrives.
@@ -231,7 +223,6 @@ const OUTBOX_LIMIT: u32 = 1000;
 
 /// `outbox`: what this identity sent and where each message stands.
 pub fn outbox(ctx: &Context) -> Result<u8, Failure> {
-    let secret = ctx.identity()?;
     let store = ctx.store()?;
     let rows = store.outbox(OUTBOX_LIMIT)?;
     let messages = rows

@@ -9,9 +9,9 @@ use chainmail_chain::{ChainError, Registry, TxOutcome};
 use chainmail_core::SecretKey;
 use chainmail_core::eip712::{Certificate, Endpoint, Renewal, Revocation, Signed};
 
+use crate::clock::unix_millis;
 use crate::context::Context;
 use crate::error::{Failure, exit};
-use crate::clock::unix_millis;
 use crate::output::{self, TxReport, hex32};
 use crate::progress::Spinner;
 use crate::signed_file::{self, Payload, SignedFile, revocation_file};
@@ -62,18 +62,13 @@ pub fn register(
             })
         });
     }
-        ctx.block_on(async {
+    ctx.block_on(async {
         let registry = ctx.paying_registry().await?;
         let spin = Spinner::start("registering the certificate");
         let outcome = register_with(&*registry, secret, valid_for).await?;
         signed_file::save_revocation(ctx.settings(), &registry.domain(), secret);
         let endpoint_tx = match endpoint {
-            Some(e) => Some(
-                publish_endpoint(&*registry, secret, e)
-                    .await
-                    ?
-                    .tx_hash,
-            ),
+            Some(e) => Some(publish_endpoint(&*registry, secret, e).await?.tx_hash),
             None => None,
         };
         drop(spin); // cleared before the report is printed
@@ -149,7 +144,7 @@ fn sign_only_file<'a, F>(ctx: &Context, secret: &'a SecretKey, f: F) -> Result<u
 where
     F: FnOnce(Arc<dyn Registry>, &'a SecretKey) -> FileFuture<'a>,
 {
-        let file = ctx.block_on(async {
+    let file = ctx.block_on(async {
         let registry = ctx.signing_registry().await?;
         Ok(f(registry, secret).await?)
     })?;
@@ -174,14 +169,9 @@ pub fn endpoint(ctx: &Context, endpoint: &str, sign_only: bool) -> Result<u8, Fa
             })
         });
     }
-    tx_command(
-        ctx,
-        secret,
-        "endpoint published",
-        |registry, secret| {
-            Box::pin(async move { publish_endpoint(&*registry, secret, endpoint).await })
-        },
-    )
+    tx_command(ctx, secret, "endpoint published", |registry, secret| {
+        Box::pin(async move { publish_endpoint(&*registry, secret, endpoint).await })
+    })
 }
 
 /// `renew [--valid-for DUR] [--sign-only]`.
@@ -240,12 +230,9 @@ pub fn revoke(ctx: &Context, yes: bool, sign_only: bool) -> Result<u8, Failure> 
         confirm_revocation()?;
     }
     let secret = ctx.identity()?;
-    tx_command(
-        ctx,
-        secret,
-        "revoked (for good)",
-        |registry, secret| Box::pin(async move { revoke_with(&*registry, secret).await }),
-    )
+    tx_command(ctx, secret, "revoked (for good)", |registry, secret| {
+        Box::pin(async move { revoke_with(&*registry, secret).await })
+    })
 }
 
 type TxFuture<'a> =
@@ -261,7 +248,7 @@ fn tx_command<'a, F>(
 where
     F: FnOnce(Arc<dyn Registry>, &'a SecretKey) -> TxFuture<'a>,
 {
-        ctx.block_on(async {
+    ctx.block_on(async {
         let registry = ctx.paying_registry().await?;
         let spin = Spinner::start("waiting for the transaction");
         let outcome = f(registry, secret).await?;

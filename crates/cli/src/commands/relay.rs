@@ -41,7 +41,7 @@ pub fn submit(ctx: &Context, file: &Path, only: Option<Action>) -> Result<u8, Fa
             a.as_str()
         )));
     }
-        ctx.block_on(async {
+    ctx.block_on(async {
         let registry = ctx.registry().await?;
         let domain = registry.domain();
         // Checked here first: another chain's or registry's payload, or a bad
@@ -152,10 +152,7 @@ async fn submit_endpoint(
 ) -> Result<Option<TxOutcome>, Failure> {
     match registry.set_endpoint(s).await {
         Err(ChainError::Contract(ContractError::StaleSequence { .. })) => {
-            let current = registry
-                .endpoint(s.payload.id)
-                .await
-                ?;
+            let current = registry.endpoint(s.payload.id).await?;
             match current {
                 Some(c) if c.endpoint == s.payload.endpoint && c.sequence == s.payload.sequence => {
                     Ok(None)

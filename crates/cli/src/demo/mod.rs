@@ -95,9 +95,8 @@ async fn paper_flow(root: &std::path::Path, r: &mut DemoReport) -> Result<(), Fa
         "a fresh embedded chain: embedded:{}",
         chain_path.display()
     ));
-    let registry = chainmail_chain::open(&ChainSpec::Embedded(Some(chain_path)), None, None)
-        .await
-        ?;
+    let registry =
+        chainmail_chain::open(&ChainSpec::Embedded(Some(chain_path)), None, None).await?;
     let domain = registry.domain();
     r.say(format!(
         "registry contract {} on chain id {} (EIP-712 domain \"chainmail\" v1)",

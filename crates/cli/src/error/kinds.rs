@@ -308,9 +308,7 @@ impl Kind for KeystoreError {
             | KeystoreError::KdfParamOutOfBounds { .. }
             | KeystoreError::InvalidKey
             | KeystoreError::AddressMismatch { .. }
-            | KeystoreError::Rng(_) => {
-                "check that the file is a Web3 Secret Storage (v3) keystore"
-            }
+            | KeystoreError::Rng(_) => "check that the file is a Web3 Secret Storage (v3) keystore",
             _ => "check that the file is a Web3 Secret Storage (v3) keystore",
         })
     }
@@ -549,6 +547,16 @@ mod tests {
     }
 
     #[test]
+    fn a_busy_store_inside_a_handshake_is_busy() {
+        // The demo names refusals by kind; under the Debug parsing this was `Node`.
+        let e = SessionError::Node(NodeError::Store(StoreError::Busy));
+        assert_eq!(e.kind(), "Busy");
+        let c = ContractError::IdentityRevoked(chainmail_core::Address([2; 20]));
+        let e = SessionError::Chain(ChainError::Contract(c));
+        assert_eq!(e.kind(), "IdentityRevoked");
+    }
+
+    #[test]
     fn a_missing_keystore_is_named() {
         let e = KeystoreError::Io {
             path: "/nowhere/keystore.json".into(),
@@ -557,7 +565,10 @@ mod tests {
         let f = Failure::from(e);
         assert_eq!(f.kind, "KeystoreNotFound");
         assert_eq!(f.message, "no keystore at /nowhere/keystore.json");
-        assert_eq!(Failure::from(KeystoreError::WrongPassword).kind, "WrongPassword");
+        assert_eq!(
+            Failure::from(KeystoreError::WrongPassword).kind,
+            "WrongPassword"
+        );
     }
 
     #[test]

@@ -10,8 +10,8 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use super::{
-    KeystoreError, MAX_DKLEN, MAX_FILE_BYTES, MAX_PBKDF2_ROUNDS, MAX_SALT_BYTES,
-    MAX_SCRYPT_MEMORY, MAX_SCRYPT_P, WRITE_SCRYPT_P, WRITE_SCRYPT_R, os_random,
+    KeystoreError, MAX_DKLEN, MAX_FILE_BYTES, MAX_PBKDF2_ROUNDS, MAX_SALT_BYTES, MAX_SCRYPT_MEMORY,
+    MAX_SCRYPT_P, WRITE_SCRYPT_P, WRITE_SCRYPT_R, os_random,
 };
 
 pub(super) type Aes128Ctr = ctr::Ctr128BE<aes::Aes128>;
