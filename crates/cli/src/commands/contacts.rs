@@ -53,9 +53,9 @@ fn contact_or_new(store: &Store, id: Address) -> Result<Contact, Failure> {
 /// `contact add NAME ID`: names (or renames) an ID.
 pub fn add(ctx: &Context, name: &str, id: Address) -> Result<u8, Failure> {
     let store = ctx.store()?;
-    let mut c = contact_or_new(&store, id)?;
+    let mut c = contact_or_new(store, id)?;
     c.name = Some(name.to_owned());
-    put(&store, &c)?;
+    put(store, &c)?;
     print(&c, "added", ctx.json());
     Ok(exit::OK)
 }
@@ -76,7 +76,7 @@ pub fn list(ctx: &Context) -> Result<u8, Failure> {
 /// `contact remove NAME|ID`: forgets the name, the verified mark and any block.
 pub fn remove(ctx: &Context, peer: &Peer) -> Result<u8, Failure> {
     let store = ctx.store()?;
-    let c = existing(&store, peer)?.ok_or_else(|| not_a_contact(peer))?;
+    let c = existing(store, peer)?.ok_or_else(|| not_a_contact(peer))?;
     store.remove_contact(&c.id)?;
     print(&c, "removed", ctx.json());
     Ok(exit::OK)
@@ -85,11 +85,11 @@ pub fn remove(ctx: &Context, peer: &Peer) -> Result<u8, Failure> {
 /// `contact verify NAME|ID`: marks a contact verified.
 pub fn mark_verified(ctx: &Context, peer: &Peer) -> Result<u8, Failure> {
     let store = ctx.store()?;
-    let mut c = existing(&store, peer)?
+    let mut c = existing(store, peer)?
         .filter(|c| c.name.is_some())
         .ok_or_else(|| not_a_contact(peer))?;
     c.verified = true;
-    put(&store, &c)?;
+    put(store, &c)?;
     print(&c, "verified", ctx.json());
     Ok(exit::OK)
 }
@@ -97,14 +97,14 @@ pub fn mark_verified(ctx: &Context, peer: &Peer) -> Result<u8, Failure> {
 /// `contact block|unblock NAME|ID`.
 pub fn set_blocked(ctx: &Context, peer: &Peer, blocked: bool) -> Result<u8, Failure> {
     let store = ctx.store()?;
-    let id = peer.resolve(&store)?;
-    let mut c = contact_or_new(&store, id)?;
+    let id = peer.resolve(store)?;
+    let mut c = contact_or_new(store, id)?;
     c.blocked = blocked;
     if !blocked && c.name.is_none() {
         // A stranger that is no longer blocked needs no record at all.
         store.remove_contact(&id)?;
     } else {
-        put(&store, &c)?;
+        put(store, &c)?;
     }
     print(
         &c,
@@ -130,7 +130,7 @@ fn not_a_contact(peer: &Peer) -> Failure {
 pub fn verify(ctx: &Context, peer: &Peer, qr: bool) -> Result<u8, Failure> {
     let secret = ctx.identity()?;
     let store = ctx.store()?;
-    let id = peer.resolve(&store)?;
+    let id = peer.resolve(store)?;
     let contact = store.contact(&id)?;
     let key = ctx.block_on(async {
         let registry = ctx.registry().await?;

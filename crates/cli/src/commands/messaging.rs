@@ -134,7 +134,7 @@ pub enum InboxFilter {
 /// `inbox [--follow] [--requests|--contacts]`.
 pub fn inbox(ctx: &Context, follow: bool, filter: InboxFilter) -> Result<u8, Failure> {
     let store = ctx.store()?;
-    let names = Names::new(&store);
+    let names = Names::new(store);
     let keep = |m: &MessageReport| match filter {
         InboxFilter::All => true,
         InboxFilter::Requests => m.contact.is_none(),

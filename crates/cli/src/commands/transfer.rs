@@ -97,7 +97,7 @@ pub fn export(ctx: &Context, out: Option<&Path>, with_messages: bool) -> Result<
     store.snapshot_to(&snap)?;
     let db =
         std::fs::read(&snap).map_err(|e| io_failure(format!("cannot read the snapshot: {e}")))?;
-    let archive = archive::seal(&secret, &keystore_bytes, &db)?;
+    let archive = archive::seal(secret, &keystore_bytes, &db)?;
     write_new(path, &archive)?;
     output::print(
         &ExportReport {

@@ -318,6 +318,18 @@ impl Kind for KeystoreError {
             KeystoreError::Io { path, source } if source.kind() == std::io::ErrorKind::NotFound => {
                 format!("no keystore at {}", path.display())
             }
+            KeystoreError::Io { .. }
+            | KeystoreError::AlreadyExists(_)
+            | KeystoreError::TooLarge
+            | KeystoreError::Malformed(_)
+            | KeystoreError::UnsupportedVersion(_)
+            | KeystoreError::UnsupportedCipher(_)
+            | KeystoreError::UnsupportedKdf(_)
+            | KeystoreError::KdfParamOutOfBounds { .. }
+            | KeystoreError::WrongPassword
+            | KeystoreError::InvalidKey
+            | KeystoreError::AddressMismatch { .. }
+            | KeystoreError::Rng(_) => self.to_string(),
             _ => self.to_string(),
         }
     }
