@@ -21,8 +21,8 @@ use crate::commands::lookup::lookup_with;
 use crate::commands::registry::register_with;
 use crate::context::runtime;
 use crate::error::{Failure, exit};
+use crate::output::DemoReport;
 use crate::output::{self, Report};
-use report::DemoReport;
 
 /// Validity of the demo's certificates.
 const VALIDITY: Duration = Duration::from_secs(30 * 24 * 3600);

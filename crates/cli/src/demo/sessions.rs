@@ -23,9 +23,9 @@ use tokio::sync::watch;
 
 use super::Entity;
 use super::network::Relay;
-use super::report::DemoReport;
 use crate::commands::registry::{publish_endpoint, revoke_with};
 use crate::error::{Failure, Kind};
+use crate::output::DemoReport;
 
 /// Longest the demo waits for any one network step (a bound against a
 /// hang, never a synchronisation).

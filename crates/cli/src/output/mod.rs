@@ -9,6 +9,7 @@ use std::io::Write;
 use serde::Serialize;
 
 mod contacts;
+mod demo;
 mod export;
 mod identity;
 mod messaging;
@@ -16,6 +17,7 @@ mod registry;
 mod submit;
 
 pub use contacts::{ContactListReport, ContactReport, VerifyReport};
+pub use demo::{DemoReport, Step};
 pub use export::ExportReport;
 pub use identity::IdentityReport;
 pub use messaging::{
