@@ -1,5 +1,5 @@
 //! The relayer flow, for users with no ether: `register|renew|revoke|endpoint
-//! --sign-only` write the signed payload to stdout as a [`SignedFile`]
+//! --sign-only` write the signed payload to stdout as a [`SignedFile`](crate::signed_file::SignedFile)
 //! without sending anything; `submit FILE`, run by anyone with a payer key,
 //! checks it locally (chain, registry, signature — a bad file costs no gas)
 //! and submits it. The contract takes signed payloads from any sender.
