@@ -4,7 +4,9 @@
 //! commands themselves live in `commands/`, the narrated paper flow in `demo/`.
 
 mod cli;
+mod clock;
 mod commands;
+mod context;
 mod demo;
 mod duration;
 mod error;
@@ -14,6 +16,7 @@ mod peer;
 mod progress;
 mod safety;
 mod settings;
+mod signed_file;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -22,7 +25,7 @@ use clap::Parser;
 use clap::error::ErrorKind;
 
 use crate::cli::Cli;
-use crate::error::{Failure, exit, variant_name};
+use crate::error::{Failure, Kind, clap_kind, exit};
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -74,16 +77,16 @@ fn usage_error(e: clap::Error) -> ExitCode {
     let kind = match e.source() {
         Some(src) => {
             if let Some(d) = src.downcast_ref::<duration::DurationError>() {
-                d.kind().to_owned()
+                Kind::kind(d).to_owned()
             } else if let Some(a) = src.downcast_ref::<chainmail_core::AddressParseError>() {
-                variant_name(&format!("{a:?}"))
+                a.kind().to_owned()
             } else if let Some(n) = src.downcast_ref::<chainmail_node::contacts::NameError>() {
-                format!("BadContactName{}", variant_name(&format!("{n:?}")))
+                n.kind().to_owned()
             } else {
-                format!("{:?}", e.kind())
+                clap_kind(e.kind()).to_owned()
             }
         }
-        None => format!("{:?}", e.kind()),
+        None => clap_kind(e.kind()).to_owned(),
     };
     // clap's message is its first paragraph (e.g. "the following required
     // arguments were not provided: <ID>"); usage and tips follow a blank line.

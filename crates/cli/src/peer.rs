@@ -47,7 +47,7 @@ impl Peer {
             Peer::Id(a) => Ok(*a),
             Peer::Name(name) => store
                 .contact_named(name)
-                .map_err(crate::commands::messaging::store_failure)?
+                .map_err(Failure::from)?
                 .map(|c| c.id)
                 .ok_or_else(|| unknown(name)),
         }

@@ -8,7 +8,7 @@ use chainmail_node::home::Home;
 use zeroize::Zeroizing;
 
 use crate::cli::GlobalArgs;
-use crate::error::{Failure, variant_name};
+use crate::error::Failure;
 
 /// Chain used when neither flag, environment nor config names one.
 pub const DEFAULT_CHAIN: &str = "embedded";
@@ -33,19 +33,12 @@ impl Settings {
     /// Resolves the home and reads its config; does not create anything.
     pub fn resolve(global: &GlobalArgs) -> Result<Settings, Failure> {
         let home = Home::resolve(global.home.as_deref()).map_err(|e| {
-            Failure::new(
-                variant_name(&format!("{e:?}")),
-                format!("cannot find a home directory: {e}"),
-                "pass --home DIR or set CHAINMAIL_HOME",
-            )
+            let message = format!("cannot find a home directory: {e}");
+            Failure::from(e)
+                .with_message(message)
+                .with_hint("pass --home DIR or set CHAINMAIL_HOME")
         })?;
-        let config = Config::load(&home.config()).map_err(|e| {
-            Failure::new(
-                "BadConfig",
-                format!("{e}"),
-                format!("fix or remove {}", home.config().display()),
-            )
-        })?;
+        let config = Config::load(&home.config())?;
         let chain = global
             .chain
             .clone()

@@ -1,19 +1,22 @@
 //! `init` and `id`: the identity key pair and ID of Fig. 2 (§4.1.2 step 1),
-//! kept in the home's Web3 Secret Storage keystore.
+//! kept in the home's Web3 Secret Storage keystore. `init --from-keystore`
+//! imports a V3 keystore or an export archive (the node's `archive`).
 
 use std::path::Path;
 
 use chainmail_core::SecretKey;
-use chainmail_node::keystore::{self, KeystoreError};
+use chainmail_node::{archive, keystore};
+use zeroize::Zeroizing;
 
-use crate::error::{Failure, exit, variant_name};
+use crate::context::Context;
+use crate::error::{Failure, exit};
 use crate::output::{self, IdentityReport};
 use crate::password::{self, Purpose};
-use crate::settings::Settings;
+use crate::signed_file;
 
 /// `init [--from-keystore FILE]`.
-pub fn init(settings: &Settings, from_keystore: Option<&Path>) -> Result<u8, Failure> {
-    let path = settings.home.keystore();
+pub fn init(ctx: &Context, from_keystore: Option<&Path>) -> Result<u8, Failure> {
+    let path = ctx.settings().home.keystore();
     // Checked before asking for a password: saying "already exists" after
     // the user typed it twice would be rude. `keystore::save` re-checks
     // atomically (a concurrent init cannot clobber a key).
@@ -24,25 +27,22 @@ pub fn init(settings: &Settings, from_keystore: Option<&Path>) -> Result<u8, Fai
             "use another --home, or move the keystore away first",
         ));
     }
-    settings.home.ensure().map_err(|e| {
-        Failure::new(
-            variant_name(&format!("{e:?}")),
-            e.to_string(),
-            "choose a writable --home",
-        )
-    })?;
+    ctx.settings()
+        .home
+        .ensure()
+        .map_err(|e| Failure::from(e).with_hint("choose a writable --home"))?;
     let secret = match from_keystore {
         Some(file) => {
             let password = password::read(Purpose::Unlock)?;
-            match crate::commands::transfer::import(file, password.as_bytes())? {
-                crate::commands::transfer::Imported::Keystore(secret) => {
+            match import(file, password.as_bytes())? {
+                Imported::Keystore(secret) => {
                     save(&path, &secret, password.as_bytes())?;
                     secret
                 }
-                crate::commands::transfer::Imported::Archive(secret, db) => {
+                Imported::Archive(secret, db) => {
                     // The store first: a keystore without its store would
                     // make the next command create an empty one.
-                    restore_store(settings, &db)?;
+                    restore_store(ctx, &db)?;
                     save(&path, &secret, password.as_bytes())?;
                     secret
                 }
@@ -55,33 +55,29 @@ pub fn init(settings: &Settings, from_keystore: Option<&Path>) -> Result<u8, Fai
             secret
         }
     };
-    write_revocation_certificate(settings, &secret);
-    output::print(&report(&secret, &path), settings.json);
+    let secret = ctx.set_identity(secret);
+    write_revocation_certificate(ctx, secret);
+    output::print(&report(secret, &path), ctx.json());
     Ok(exit::OK)
 }
 
 /// Signs the revocation certificate for the configured chain and registry
 /// and saves it next to the keystore (`revocation.json`). Best effort: a
 /// chain that cannot be reached now only delays it to `register`.
-fn write_revocation_certificate(settings: &Settings, secret: &SecretKey) {
-    let done = crate::commands::runtime().map(|rt| {
-        rt.block_on(async {
-            match crate::commands::chain::open_with_payer(settings, None).await {
-                Ok(registry) => {
-                    crate::commands::registry::save_revocation_certificate(
-                        settings, &*registry, secret,
-                    )
-                    .await;
-                    true
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e.line(), "cannot reach the chain now");
-                    false
-                }
+fn write_revocation_certificate(ctx: &Context, secret: &SecretKey) {
+    let done = ctx.block_on(async {
+        match ctx.signing_registry().await {
+            Ok(registry) => {
+                signed_file::save_revocation(ctx.settings(), &registry.domain(), secret);
+                Ok(true)
             }
-        })
+            Err(e) => {
+                tracing::warn!(error = %e.line(), "cannot reach the chain now");
+                Ok(false)
+            }
+        }
     });
-    if !matches!(done, Ok(true)) && !settings.json {
+    if !matches!(done, Ok(true)) && !ctx.json() {
         eprintln!(
             "note: no revocation certificate yet (the chain was not reachable); \
              `chainmail register` will save one"
@@ -90,10 +86,10 @@ fn write_revocation_certificate(settings: &Settings, secret: &SecretKey) {
 }
 
 /// Writes an imported message store into the home (never over one).
-fn restore_store(settings: &Settings, db: &[u8]) -> Result<(), Failure> {
+fn restore_store(ctx: &Context, db: &[u8]) -> Result<(), Failure> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let path = settings.home.store();
+    let path = ctx.settings().home.store();
     let fail = |e: std::io::Error| {
         Failure::new(
             "AlreadyInitialized",
@@ -111,28 +107,14 @@ fn restore_store(settings: &Settings, db: &[u8]) -> Result<(), Failure> {
 }
 
 /// `id`.
-pub fn id(settings: &Settings) -> Result<u8, Failure> {
-    let secret = unlock(settings)?;
-    output::print(&report(&secret, &settings.home.keystore()), settings.json);
+pub fn id(ctx: &Context) -> Result<u8, Failure> {
+    let secret = ctx.identity()?;
+    output::print(&report(secret, &ctx.settings().home.keystore()), ctx.json());
     Ok(exit::OK)
 }
 
-/// Opens this home's keystore, asking for the password.
-pub fn unlock(settings: &Settings) -> Result<SecretKey, Failure> {
-    let path = settings.home.keystore();
-    if !path.exists() {
-        return Err(Failure::new(
-            "NoIdentity",
-            format!("no identity in {}", settings.home.root().display()),
-            "run `chainmail init` first, or pass the right --home",
-        ));
-    }
-    let password = password::read(Purpose::Unlock)?;
-    keystore::load(&path, password.as_bytes()).map_err(|e| keystore_failure(e, &path))
-}
-
 fn save(path: &Path, secret: &SecretKey, password: &[u8]) -> Result<(), Failure> {
-    keystore::save(path, secret, password).map_err(|e| keystore_failure(e, path))
+    keystore::save(path, secret, password).map_err(Failure::from)
 }
 
 fn report(secret: &SecretKey, keystore: &Path) -> IdentityReport {
@@ -143,19 +125,31 @@ fn report(secret: &SecretKey, keystore: &Path) -> IdentityReport {
     }
 }
 
-/// Keystore errors with what to do about each.
-pub fn keystore_failure(e: KeystoreError, path: &Path) -> Failure {
-    let hint = match &e {
-        KeystoreError::WrongPassword => "check CHAINMAIL_PASSWORD or retype the password",
-        KeystoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => {
-            return Failure::new(
-                "KeystoreNotFound",
-                format!("no keystore at {}", path.display()),
-                "check the path",
+/// What `init --from-keystore` found in the file.
+enum Imported {
+    /// A plain V3 keystore.
+    Keystore(SecretKey),
+    /// An archive: the key and the message store's bytes.
+    Archive(SecretKey, Zeroizing<Vec<u8>>),
+}
+
+/// Reads a V3 keystore or an archive from `file`, unlocking with `password`.
+fn import(file: &Path, password: &[u8]) -> Result<Imported, Failure> {
+    if !archive::file_is_archive(file) {
+        return Ok(Imported::Keystore(keystore::load(file, password)?));
+    }
+    let (secret, db) = archive::open_file(file, password).map_err(|e| {
+        let f = Failure::from(e);
+        if f.kind == "BadArchive" {
+            let message = format!(
+                "{} is not a readable chainmail archive: {}",
+                file.display(),
+                f.message
             );
+            f.with_message(message)
+        } else {
+            f
         }
-        KeystoreError::AlreadyExists(_) => "use another --home, or move the keystore away first",
-        _ => "check that the file is a Web3 Secret Storage (v3) keystore",
-    };
-    Failure::new(variant_name(&format!("{e:?}")), e.to_string(), hint)
+    })?;
+    Ok(Imported::Archive(secret, db))
 }

@@ -6,56 +6,28 @@
 use std::time::Duration;
 
 use crate::peer::Peer;
+use chainmail_node::SendStatus;
 use chainmail_node::store::{InboxEntry, OutboxState, Store};
-use chainmail_node::{Node, NodeError, NodeOptions, SendStatus};
-use serde::Serialize;
 
-use crate::commands::chain::{chain_failure, open_registry};
-use crate::commands::identity::unlock;
-use crate::commands::runtime;
-use crate::error::{Failure, exit, variant_name};
+use crate::context::Context;
+use crate::error::{Failure, exit};
 use crate::output::{
-    self, InboxReport, MessageReport, OutboxMessageReport, OutboxReport, Report, SendReport,
+    self, InboxReport, MessageReport, OutboxMessageReport, OutboxReport, SendReport, ServeReport,
 };
 use crate::progress::Spinner;
-use crate::settings::Settings;
 
 /// Where `serve` listens when neither `--listen` nor config.toml says.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
 
-/// The node for this home: its key, the chain, its store, its options.
-async fn open_node(
-    settings: &Settings,
-    contacts_only: bool,
-    verify_on_chain: bool,
-) -> Result<Node, Failure> {
-    let secret = unlock(settings)?;
-    let store = open_store(settings, &secret)?;
-    // Sessions and deliveries only read the chain: no payer needed.
-    let registry = open_registry(settings, None).await?;
-    let mut options = NodeOptions {
-        verify_on_chain,
-        ..NodeOptions::default()
-    };
-    if let Some(secs) = settings.config.max_age_secs {
-        options.max_age = Duration::from_secs(secs);
-    }
-    options.contacts_only = contacts_only || settings.config.contacts_only.unwrap_or(false);
-    Ok(Node::new(secret, registry, store, options))
-}
-
 /// `send ID TEXT [--timeout DUR]`: exit 0 delivered, 75 queued, 69 rejected.
-pub fn send(settings: &Settings, to: &Peer, text: &str, timeout: Duration) -> Result<u8, Failure> {
-    let rt = runtime()?;
-    rt.block_on(async {
+pub fn send(ctx: &Context, to: &Peer, text: &str, timeout: Duration) -> Result<u8, Failure> {
+    ctx.block_on(async {
         // `send` answers no handshakes: verify_on_chain would do nothing.
-        let node = open_node(settings, false, false).await?;
+        let node = ctx.node(false, false).await?;
         let to = to.resolve(node.store())?;
         let outcome = {
             let _spin = Spinner::start(format!("delivering to {to}"));
-            chainmail_node::send(&node, to, text, timeout)
-                .await
-                .map_err(|e| node_failure(&e))?
+            chainmail_node::send(&node, to, text, timeout).await?
         };
         // This process ends here: part with the recipient cleanly.
         chainmail_node::close_idle_sessions(&node, Duration::ZERO).await;
@@ -71,42 +43,26 @@ pub fn send(settings: &Settings, to: &Peer, text: &str, timeout: Duration) -> Re
                 status: outcome.status.as_str(),
                 reason: outcome.reason,
             },
-            settings.json,
+            ctx.json(),
         );
         Ok(code)
     })
 }
 
-/// What `serve` prints once listening.
-#[derive(Debug, Serialize)]
-pub struct ServeReport {
-    /// This identity.
-    pub id: String,
-    /// The address actually bound (the real port when 0 was asked).
-    pub listen: String,
-}
-
-impl Report for ServeReport {
-    fn human(&self) -> String {
-        format!("{} listening on {} (Ctrl-C to stop)", self.id, self.listen)
-    }
-}
-
 /// `serve [--listen HOST:PORT] [--contacts-only] [--verify-on-chain]`: the
 /// listener and the outbox worker until Ctrl-C or SIGTERM.
 pub fn serve(
-    settings: &Settings,
+    ctx: &Context,
     listen: Option<&str>,
     contacts_only: bool,
     verify_on_chain: bool,
 ) -> Result<u8, Failure> {
     let listen = listen
         .map(str::to_owned)
-        .or_else(|| settings.config.listen.clone())
+        .or_else(|| ctx.settings().config.listen.clone())
         .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-    let rt = runtime()?;
-    rt.block_on(async {
-        let node = open_node(settings, contacts_only, verify_on_chain).await?;
+    ctx.block_on(async {
+        let node = ctx.node(contacts_only, verify_on_chain).await?;
         let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
             Failure::new(
                 "CannotListen",
@@ -132,11 +88,11 @@ pub fn serve(
                 id: node.address().to_string(),
                 listen: bound,
             },
-            settings.json,
+            ctx.json(),
         );
         chainmail_node::serve(listener, node, shutdown_signal())
             .await
-            .map_err(|e| node_failure(&e))?;
+            ?;
         Ok(exit::OK)
     })
 }
@@ -154,24 +110,6 @@ async fn shutdown_signal() {
         Err(_) => {
             let _ = tokio::signal::ctrl_c().await;
         }
-    }
-}
-
-/// A node error as the user sees it.
-pub fn node_failure(e: &NodeError) -> Failure {
-    match e {
-        NodeError::Chain(c) => chain_failure(c),
-        // The store's own kind (`Busy`…), not `Store`.
-        NodeError::Store(s) => store_failure_ref(s),
-        NodeError::SendToSelf => Failure::usage("SendToSelf", e.to_string(), "send to another ID"),
-        NodeError::BodyTooLarge { .. } => {
-            Failure::usage("BodyTooLarge", e.to_string(), "send a shorter text")
-        }
-        _ => Failure::new(
-            variant_name(&format!("{e:?}")),
-            e.to_string(),
-            "retry; run with -v for details",
-        ),
     }
 }
 
@@ -194,10 +132,9 @@ pub enum InboxFilter {
 }
 
 /// `inbox [--follow] [--requests|--contacts]`.
-pub fn inbox(settings: &Settings, follow: bool, filter: InboxFilter) -> Result<u8, Failure> {
-    let secret = unlock(settings)?;
-    let store = open_store(settings, &secret)?;
-    let names = Names::new(&store);
+pub fn inbox(ctx: &Context, follow: bool, filter: InboxFilter) -> Result<u8, Failure> {
+    let store = ctx.store()?;
+    let names = Names::new(store);
     let keep = |m: &MessageReport| match filter {
         InboxFilter::All => true,
         InboxFilter::Requests => m.contact.is_none(),
@@ -207,26 +144,22 @@ pub fn inbox(settings: &Settings, follow: bool, filter: InboxFilter) -> Result<u
     if !follow {
         let mut messages = Vec::new();
         loop {
-            let page = store
-                .inbox_after(after, INBOX_PAGE)
-                .map_err(store_failure)?;
+            let page = store.inbox_after(after, INBOX_PAGE)?;
             let Some(last) = page.last() else { break };
             after = last.seq;
             messages.extend(page.iter().map(|e| names.report(e)).filter(|m| keep(m)));
         }
-        output::print(&InboxReport { messages }, settings.json);
+        output::print(&InboxReport { messages }, ctx.json());
         return Ok(exit::OK);
     }
     loop {
-        let page = store
-            .inbox_after(after, INBOX_PAGE)
-            .map_err(store_failure)?;
+        let page = store.inbox_after(after, INBOX_PAGE)?;
         for entry in &page {
             // One bare message object per line (issue 6), flushed at once
             // so a reader of the pipe sees each message as it arrives.
             let m = names.report(entry);
             if keep(&m) {
-                output::print(&m, settings.json);
+                output::print(&m, ctx.json());
             }
             after = entry.seq;
         }
@@ -260,48 +193,6 @@ impl<'a> Names<'a> {
     }
 }
 
-/// Opens this home's message store, sealed with the identity's store key
-/// (bodies and contacts encrypted at rest); the identity must exist.
-pub fn open_store(
-    settings: &Settings,
-    secret: &chainmail_core::SecretKey,
-) -> Result<Store, Failure> {
-    if !settings.home.keystore().exists() {
-        return Err(Failure::new(
-            "NoIdentity",
-            format!("no identity in {}", settings.home.root().display()),
-            "run `chainmail init` first, or pass the right --home",
-        ));
-    }
-    Store::open_sealed(
-        &settings.home.store(),
-        chainmail_node::seal::StoreKey::derive(secret),
-    )
-    .map_err(store_failure)
-}
-
-/// A store error as the user sees it.
-pub fn store_failure(e: chainmail_node::store::StoreError) -> Failure {
-    store_failure_ref(&e)
-}
-
-/// [`store_failure`] of a borrowed error: an explicit kind per variant.
-pub fn store_failure_ref(e: &chainmail_node::store::StoreError) -> Failure {
-    use chainmail_node::store::StoreError as E;
-    let (kind, hint) = match e {
-        E::Busy => ("Busy", "another chainmail process holds the store; retry"),
-        E::TooNew { .. } => ("TooNew", "upgrade chainmail"),
-        E::Corrupt(_) => ("Corrupt", "restore the store from an export"),
-        E::Invalid(_) => ("Invalid", ""),
-        E::DuplicateId => ("DuplicateId", "retry"),
-        E::Create(_) => ("Create", ""),
-        E::Sqlite(_) => ("Sqlite", "retry; run with -v for details"),
-        E::Sealed(_) => ("Sealed", "check --home: the store belongs to this identity"),
-        _ => ("StoreError", "retry; run with -v for details"),
-    };
-    Failure::new(kind, format!("message store: {e}"), hint)
-}
-
 /// An inbox row as `inbox` prints it.
 pub fn message_report(entry: &InboxEntry) -> MessageReport {
     let m = &entry.message;
@@ -331,10 +222,9 @@ pub fn message_report(entry: &InboxEntry) -> MessageReport {
 const OUTBOX_LIMIT: u32 = 1000;
 
 /// `outbox`: what this identity sent and where each message stands.
-pub fn outbox(settings: &Settings) -> Result<u8, Failure> {
-    let secret = unlock(settings)?;
-    let store = open_store(settings, &secret)?;
-    let rows = store.outbox(OUTBOX_LIMIT).map_err(store_failure)?;
+pub fn outbox(ctx: &Context) -> Result<u8, Failure> {
+    let store = ctx.store()?;
+    let rows = store.outbox(OUTBOX_LIMIT)?;
     let messages = rows
         .into_iter()
         .map(|e| {
@@ -356,25 +246,6 @@ pub fn outbox(settings: &Settings) -> Result<u8, Failure> {
             }
         })
         .collect();
-    output::print(&OutboxReport { messages }, settings.json);
+    output::print(&OutboxReport { messages }, ctx.json());
     Ok(exit::OK)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use chainmail_node::store::StoreError;
-
-    #[test]
-    fn a_busy_store_reports_busy_directly_and_through_the_node() {
-        assert_eq!(store_failure(StoreError::Busy).kind, "Busy");
-        assert_eq!(
-            node_failure(&NodeError::Store(StoreError::Busy)).kind,
-            "Busy"
-        );
-        assert_eq!(
-            node_failure(&NodeError::Store(StoreError::DuplicateId)).kind,
-            "DuplicateId"
-        );
-    }
 }

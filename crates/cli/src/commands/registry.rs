@@ -1,31 +1,27 @@
-//! The registry commands — `register`, `endpoint`, `lookup`, `renew`,
-//! `revoke`, `deploy` — each signing its EIP-712 payload with the identity
-//! key (§4.1.2 steps 1–2: the self-signed certificate) and handing it to the
+//! The registry writes — `register`, `endpoint`, `renew`, `revoke` — each
+//! signing its EIP-712 payload with the identity key (§4.1.2 steps 1–2: the self-signed certificate) and handing it to the
 //! chain crate's `Registry`, which submits it and names any refusal.
 
-use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use chainmail_chain::{ChainError, ChainSpec, Registry, TxOutcome};
+use chainmail_chain::{ChainError, Registry, TxOutcome};
+use chainmail_core::SecretKey;
 use chainmail_core::eip712::{Certificate, Endpoint, Renewal, Revocation, Signed};
-use chainmail_core::{Address, SecretKey};
 
-use crate::commands::chain::{chain_failure, chain_spec, open_registry, payer_key};
-use crate::commands::identity::unlock;
-use crate::commands::relay::{self, Action, SignedFile, print_signed, revocation_file};
-use crate::commands::runtime;
+use crate::clock::unix_millis;
+use crate::context::Context;
 use crate::error::{Failure, exit};
-use crate::output::{self, DeployReport, LookupReport, TxReport};
+use crate::output::{self, TxReport, hex32};
 use crate::progress::Spinner;
-use crate::settings::Settings;
+use crate::signed_file::{self, Payload, SignedFile, revocation_file};
 
 /// Longest endpoint the contract stores (bytes).
 pub const MAX_ENDPOINT: usize = 255;
 
 /// `register [--valid-for DUR] [--endpoint HOST:PORT]`.
 pub fn register(
-    settings: &Settings,
+    ctx: &Context,
     valid_for: Duration,
     endpoint: Option<&str>,
     sign_only: bool,
@@ -33,9 +29,9 @@ pub fn register(
     if let Some(e) = endpoint {
         check_endpoint(e)?;
     }
-    let secret = unlock(settings)?;
+    let secret = ctx.identity()?;
     if sign_only {
-        return sign_only_file(settings, &secret, |registry, secret| {
+        return sign_only_file(ctx, secret, |registry, secret| {
             Box::pin(async move {
                 let domain = registry.domain();
                 let now = registry.now().await?;
@@ -44,9 +40,8 @@ pub fn register(
                     now.saturating_add(valid_for.as_secs()),
                     now,
                 );
-                let signed = Signed::sign(secret, &domain, certificate);
-                let mut file = SignedFile::new(Action::Register, &domain, &signed);
-                file.endpoint = endpoint.map(|e| {
+                let certificate = Signed::sign(secret, &domain, certificate);
+                let endpoint = endpoint.map(|e| {
                     Signed::sign(
                         secret,
                         &domain,
@@ -57,25 +52,23 @@ pub fn register(
                         },
                     )
                 });
-                Ok(file)
+                Ok(SignedFile::new(
+                    &domain,
+                    Payload::Register {
+                        certificate,
+                        endpoint,
+                    },
+                ))
             })
         });
     }
-    let rt = runtime()?;
-    rt.block_on(async {
-        let registry = open_registry(settings, Some(&secret)).await?;
+    ctx.block_on(async {
+        let registry = ctx.paying_registry().await?;
         let spin = Spinner::start("registering the certificate");
-        let outcome = register_with(&*registry, &secret, valid_for)
-            .await
-            .map_err(|e| chain_failure(&e))?;
-        save_revocation_certificate(settings, &*registry, &secret).await;
+        let outcome = register_with(&*registry, secret, valid_for).await?;
+        signed_file::save_revocation(ctx.settings(), &registry.domain(), secret);
         let endpoint_tx = match endpoint {
-            Some(e) => Some(
-                publish_endpoint(&*registry, &secret, e)
-                    .await
-                    .map_err(|e| chain_failure(&e))?
-                    .tx_hash,
-            ),
+            Some(e) => Some(publish_endpoint(&*registry, secret, e).await?.tx_hash),
             None => None,
         };
         drop(spin); // cleared before the report is printed
@@ -88,7 +81,7 @@ pub fn register(
                 endpoint_tx_hash: Some(endpoint_tx.map(|h| hex32(&h))),
                 action: "registered",
             },
-            settings.json,
+            ctx.json(),
         );
         Ok(exit::OK)
     })
@@ -147,24 +140,23 @@ type FileFuture<'a> =
 
 /// `--sign-only`: signs with the identity key against the chain's domain
 /// (and clock) and prints the file; no payer, nothing sent.
-fn sign_only_file<'a, F>(settings: &Settings, secret: &'a SecretKey, f: F) -> Result<u8, Failure>
+fn sign_only_file<'a, F>(ctx: &Context, secret: &'a SecretKey, f: F) -> Result<u8, Failure>
 where
     F: FnOnce(Arc<dyn Registry>, &'a SecretKey) -> FileFuture<'a>,
 {
-    let rt = runtime()?;
-    let file = rt.block_on(async {
-        let registry = crate::commands::chain::open_with_payer(settings, None).await?;
-        f(registry, secret).await.map_err(|e| chain_failure(&e))
+    let file = ctx.block_on(async {
+        let registry = ctx.signing_registry().await?;
+        Ok(f(registry, secret).await?)
     })?;
-    print_signed(&file, settings.json)
+    signed_file::print(&file, ctx.json())
 }
 
 /// `endpoint HOST:PORT [--sign-only]`.
-pub fn endpoint(settings: &Settings, endpoint: &str, sign_only: bool) -> Result<u8, Failure> {
+pub fn endpoint(ctx: &Context, endpoint: &str, sign_only: bool) -> Result<u8, Failure> {
     check_endpoint(endpoint)?;
-    let secret = unlock(settings)?;
+    let secret = ctx.identity()?;
     if sign_only {
-        return sign_only_file(settings, &secret, |registry, secret| {
+        return sign_only_file(ctx, secret, |registry, secret| {
             Box::pin(async move {
                 let domain = registry.domain();
                 let payload = Endpoint {
@@ -173,25 +165,20 @@ pub fn endpoint(settings: &Settings, endpoint: &str, sign_only: bool) -> Result<
                     sequence: unix_millis(),
                 };
                 let signed = Signed::sign(secret, &domain, payload);
-                Ok(SignedFile::new(Action::Endpoint, &domain, &signed))
+                Ok(SignedFile::new(&domain, Payload::Endpoint(signed)))
             })
         });
     }
-    tx_command(
-        settings,
-        &secret,
-        "endpoint published",
-        |registry, secret| {
-            Box::pin(async move { publish_endpoint(&*registry, secret, endpoint).await })
-        },
-    )
+    tx_command(ctx, secret, "endpoint published", |registry, secret| {
+        Box::pin(async move { publish_endpoint(&*registry, secret, endpoint).await })
+    })
 }
 
 /// `renew [--valid-for DUR] [--sign-only]`.
-pub fn renew(settings: &Settings, valid_for: Duration, sign_only: bool) -> Result<u8, Failure> {
-    let secret = unlock(settings)?;
+pub fn renew(ctx: &Context, valid_for: Duration, sign_only: bool) -> Result<u8, Failure> {
+    let secret = ctx.identity()?;
     if sign_only {
-        return sign_only_file(settings, &secret, |registry, secret| {
+        return sign_only_file(ctx, secret, |registry, secret| {
             Box::pin(async move {
                 let domain = registry.domain();
                 let now = registry.now().await?;
@@ -203,11 +190,11 @@ pub fn renew(settings: &Settings, valid_for: Duration, sign_only: bool) -> Resul
                     issued_at: now.max(stored.saturating_add(1)),
                 };
                 let signed = Signed::sign(secret, &domain, payload);
-                Ok(SignedFile::new(Action::Renew, &domain, &signed))
+                Ok(SignedFile::new(&domain, Payload::Renew(signed)))
             })
         });
     }
-    tx_command(settings, &secret, "renewed", move |registry, secret| {
+    tx_command(ctx, secret, "renewed", move |registry, secret| {
         Box::pin(async move {
             let now = registry.now().await?;
             // The contract wants issuedAt strictly after the stored one: a
@@ -226,17 +213,13 @@ pub fn renew(settings: &Settings, valid_for: Duration, sign_only: bool) -> Resul
     })
 }
 
-/// `revoke [--yes] [--from-file FILE] [--sign-only]`.
-pub fn revoke(
-    settings: &Settings,
-    yes: bool,
-    certificate: Option<&Path>,
-    sign_only: bool,
-) -> Result<u8, Failure> {
+/// `revoke [--yes] [--sign-only]` (`--from-file` is `submit`'s, after
+/// [`confirm_revocation`]).
+pub fn revoke(ctx: &Context, yes: bool, sign_only: bool) -> Result<u8, Failure> {
     if sign_only {
         // Signing sends nothing: no confirmation needed.
-        let secret = unlock(settings)?;
-        return sign_only_file(settings, &secret, |registry, secret| {
+        let secret = ctx.identity()?;
+        return sign_only_file(ctx, secret, |registry, secret| {
             Box::pin(async move {
                 let now = registry.now().await?;
                 Ok(revocation_file(secret, &registry.domain(), now))
@@ -246,42 +229,10 @@ pub fn revoke(
     if !yes {
         confirm_revocation()?;
     }
-    if let Some(file) = certificate {
-        return relay::submit(settings, file, Some(Action::Revoke));
-    }
-    let secret = unlock(settings)?;
-    tx_command(
-        settings,
-        &secret,
-        "revoked (for good)",
-        |registry, secret| Box::pin(async move { revoke_with(&*registry, secret).await }),
-    )
-}
-
-/// Signs and saves the revocation certificate (a [`SignedFile`] with
-/// action `revoke`) if the home has none yet. Best effort: called after
-/// `init` or a registration, so a failure is a warning.
-pub async fn save_revocation_certificate(
-    settings: &Settings,
-    registry: &dyn Registry,
-    secret: &SecretKey,
-) {
-    let path = settings.home.revocation();
-    if path.exists() {
-        return;
-    }
-    // Local time is fine: the contract accepts any revokedAt up to now + 5
-    // minutes, and records the block time of the revocation itself.
-    let file = revocation_file(secret, &registry.domain(), unix_now());
-    match settings.home.write_revocation(&file.to_bytes()) {
-        Ok(()) if !settings.json => eprintln!(
-            "note: a signed revocation certificate is in {} — keep a copy offline; \
-             `chainmail revoke --from-file FILE` revokes this ID even without the key",
-            path.display()
-        ),
-        Ok(()) => {}
-        Err(e) => tracing::warn!(error = %e, "no revocation certificate saved"),
-    }
+    let secret = ctx.identity()?;
+    tx_command(ctx, secret, "revoked (for good)", |registry, secret| {
+        Box::pin(async move { revoke_with(&*registry, secret).await })
+    })
 }
 
 type TxFuture<'a> =
@@ -289,7 +240,7 @@ type TxFuture<'a> =
 
 /// Opens the registry, runs one transaction under a spinner, prints its report.
 fn tx_command<'a, F>(
-    settings: &Settings,
+    ctx: &Context,
     secret: &'a SecretKey,
     action: &'static str,
     f: F,
@@ -297,11 +248,10 @@ fn tx_command<'a, F>(
 where
     F: FnOnce(Arc<dyn Registry>, &'a SecretKey) -> TxFuture<'a>,
 {
-    let rt = runtime()?;
-    rt.block_on(async {
-        let registry = open_registry(settings, Some(secret)).await?;
+    ctx.block_on(async {
+        let registry = ctx.paying_registry().await?;
         let spin = Spinner::start("waiting for the transaction");
-        let outcome = f(registry, secret).await.map_err(|e| chain_failure(&e))?;
+        let outcome = f(registry, secret).await?;
         drop(spin); // cleared before the report is printed
         output::print(
             &TxReport {
@@ -312,100 +262,14 @@ where
                 endpoint_tx_hash: None,
                 action,
             },
-            settings.json,
-        );
-        Ok(exit::OK)
-    })
-}
-
-/// `lookup ID`.
-pub fn lookup(settings: &Settings, id: Address) -> Result<u8, Failure> {
-    let rt = runtime()?;
-    rt.block_on(async {
-        let registry = open_registry(settings, None).await?;
-        let report = lookup_with(&*registry, id)
-            .await
-            .map_err(|e| chain_failure(&e))?;
-        output::print(&report, settings.json);
-        Ok(exit::OK)
-    })
-}
-
-/// What the chain says of `id`, as `lookup` reports it. `valid` needs both
-/// the contract's `isValid` (pending block) and this machine's clock to agree.
-pub async fn lookup_with(registry: &dyn Registry, id: Address) -> Result<LookupReport, ChainError> {
-    let status = registry.status(id).await?;
-    if !status.is_registered() {
-        return Ok(LookupReport {
-            id: id.to_string(),
-            registered: false,
-            valid: false,
-            valid_until: None,
-            issued_at: None,
-            revoked_at: None,
-            public_key: None,
-            endpoint: None,
-        });
-    }
-    let chain_valid = registry.is_valid(id).await?;
-    let public_key = registry.public_key(id).await?;
-    let endpoint = registry.endpoint(id).await?;
-    Ok(LookupReport {
-        id: id.to_string(),
-        registered: true,
-        valid: chain_valid && status.check(unix_now()).is_ok(),
-        valid_until: Some(status.valid_until),
-        issued_at: Some(status.issued_at),
-        revoked_at: (status.revoked_at != 0).then_some(status.revoked_at),
-        public_key: public_key.map(|k| format!("0x{}", hex::encode(k.to_xy()))),
-        endpoint: endpoint.map(|e| e.endpoint),
-    })
-}
-
-/// `deploy`: the registry contract on an rpc chain, gas paid by the payer key.
-pub fn deploy(settings: &Settings) -> Result<u8, Failure> {
-    let url = match chain_spec(settings)? {
-        ChainSpec::Rpc(url) => url,
-        ChainSpec::Embedded(_) => {
-            return Err(Failure::usage(
-                "EmbeddedHasRegistry",
-                format!(
-                    "the embedded chain has its registry at genesis ({}); nothing to deploy",
-                    chainmail_chain::embedded::registry_address()
-                ),
-                "pass --chain http(s)://… to deploy on an Ethereum node",
-            ));
-        }
-    };
-    let payer = payer_key(settings)?.ok_or_else(|| {
-        Failure::usage(
-            "NoPayer",
-            "deploying sends a transaction and needs a payer key",
-            "set CHAINMAIL_PAYER_KEY (or --payer-key, or payer_key_file in config.toml)",
-        )
-    })?;
-    let rt = runtime()?;
-    rt.block_on(async {
-        let spin = Spinner::start("deploying the registry");
-        let (address, outcome) = chainmail_chain::deploy(&url, &payer)
-            .await
-            .map_err(|e| chain_failure(&e))?;
-        drop(spin); // cleared before the report is printed
-        output::print(
-            &DeployReport {
-                address: address.to_string(),
-                tx_hash: hex32(&outcome.tx_hash),
-                block: outcome.block,
-                gas_used: outcome.gas_used,
-            },
-            settings.json,
+            ctx.json(),
         );
         Ok(exit::OK)
     })
 }
 
 /// Asks on the terminal; without one, `--yes` is required.
-fn confirm_revocation() -> Result<(), Failure> {
+pub fn confirm_revocation() -> Result<(), Failure> {
     use std::io::{BufRead, IsTerminal, Read, Write};
     let no_tty = || {
         Failure::usage(
@@ -472,26 +336,6 @@ fn truncate(s: &str, max: usize) -> String {
     } else {
         format!("{}…", s.chars().take(max).collect::<String>())
     }
-}
-
-/// 0x + 64 hex.
-pub fn hex32(bytes: &[u8; 32]) -> String {
-    format!("0x{}", hex::encode(bytes))
-}
-
-/// This machine's clock, Unix seconds.
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-fn unix_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

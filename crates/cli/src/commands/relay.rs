@@ -1,5 +1,5 @@
 //! The relayer flow, for users with no ether: `register|renew|revoke|endpoint
-//! --sign-only` write the signed payload to stdout as a [`SignedFile`]
+//! --sign-only` write the signed payload to stdout as a [`SignedFile`](crate::signed_file::SignedFile)
 //! without sending anything; `submit FILE`, run by anyone with a payer key,
 //! checks it locally (chain, registry, signature — a bad file costs no gas)
 //! and submits it. The contract takes signed payloads from any sender.
@@ -10,224 +10,39 @@
 //! endpoint and sequence. Something else already on chain is an error that
 //! shows both (`DifferentCertificate`).
 //!
-//! The revocation certificate that `init` and `register` save is a
-//! `SignedFile` with `action: "revoke"` (older files without `action` are
-//! read as revocations).
+//! The file format is in [`crate::signed_file`].
 
 use std::path::Path;
 
 use chainmail_chain::{ChainError, ContractError, Registry, TxOutcome};
-use chainmail_core::eip712::{Certificate, Domain, Endpoint, Renewal, Revocation, Signed};
-use chainmail_core::{Address, SecretKey};
-use serde::{Deserialize, Serialize};
+use chainmail_core::Address;
+use chainmail_core::eip712::{Certificate, Domain, Endpoint, Signed};
 
-use crate::commands::chain::{chain_failure, open_registry};
-use crate::commands::registry::hex32;
-use crate::commands::runtime;
+use crate::context::Context;
 use crate::error::{Failure, exit};
-use crate::output::{self, Report};
+use crate::output::{self, SubmitReport, hex32};
 use crate::progress::Spinner;
-use crate::settings::Settings;
-
-/// Largest signed file read (a real one is under 2 KiB).
-pub const MAX_SIGNED_FILE: u64 = 16 * 1024;
-
-/// What a signed file asks the registry to do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// `register(Certificate)` (and `setEndpoint` when `endpoint` is set).
-    Register,
-    /// `renew(Renewal)`.
-    Renew,
-    /// `revoke(Revocation)`.
-    Revoke,
-    /// `setEndpoint(Endpoint)`.
-    Endpoint,
-}
-
-impl Action {
-    fn as_str(self) -> &'static str {
-        match self {
-            Action::Register => "register",
-            Action::Renew => "renew",
-            Action::Revoke => "revoke",
-            Action::Endpoint => "endpoint",
-        }
-    }
-}
-
-fn revoke_action() -> Action {
-    Action::Revoke
-}
-
-/// A signed registry payload bound to one chain and registry (the EIP-712
-/// domain), ready for anyone to submit.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SignedFile {
-    /// What to do with `certificate`.
-    #[serde(default = "revoke_action")]
-    pub action: Action,
-    /// The chain the signature is bound to.
-    pub chain_id: u64,
-    /// The registry the signature is bound to.
-    pub registry: Address,
-    /// `Signed<Certificate|Renewal|Revocation|Endpoint>` per `action`.
-    pub certificate: serde_json::Value,
-    /// `register` only: a signed endpoint to publish after registering.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub endpoint: Option<Signed<Endpoint>>,
-}
-
-impl SignedFile {
-    /// Wraps a signed payload for `domain`.
-    pub fn new<T: Serialize>(action: Action, domain: &Domain, signed: &Signed<T>) -> Self {
-        SignedFile {
-            action,
-            chain_id: domain.chain_id,
-            registry: domain.verifying_contract,
-            certificate: serde_json::to_value(signed).unwrap_or(serde_json::Value::Null),
-            endpoint: None,
-        }
-    }
-
-    /// Pretty JSON.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
-        v.push(b'\n');
-        v
-    }
-}
-
-/// A revocation of `secret`'s ID dated now, for `domain`: valid forever
-/// (the contract accepts any `revokedAt` up to now + 5 minutes).
-pub fn revocation_file(secret: &SecretKey, domain: &Domain, now: u64) -> SignedFile {
-    let signed = Signed::sign(
-        secret,
-        domain,
-        Revocation {
-            id: secret.address(),
-            revoked_at: now,
-        },
-    );
-    SignedFile::new(Action::Revoke, domain, &signed)
-}
-
-/// Prints a signed file on stdout (it is JSON with or without `--json`) and
-/// a note on stderr.
-pub fn print_signed(file: &SignedFile, json: bool) -> Result<u8, Failure> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = out.write_all(&file.to_bytes());
-    let _ = out.flush();
-    if !json {
-        eprintln!(
-            "note: nothing was sent. Anyone with a payer key can submit this with \
-             `chainmail submit FILE`{}",
-            match file.action {
-                Action::Register | Action::Renew =>
-                    " within 1 day (the contract's issuedAt window)",
-                _ => "",
-            }
-        );
-    }
-    Ok(exit::OK)
-}
-
-/// `submit`'s report.
-#[derive(Debug, Clone, Serialize)]
-pub struct SubmitReport {
-    /// EIP-55 ID the payload is about.
-    pub id: String,
-    /// `register`, `renew`, `revoke` or `endpoint`.
-    pub action: &'static str,
-    /// True when exactly this was already on chain (nothing sent).
-    pub already_on_chain: bool,
-    /// 0x + 64 hex; null when already on chain.
-    pub tx_hash: Option<String>,
-    /// Block it landed in; null when already on chain.
-    pub block: Option<u64>,
-    /// Gas used; null when already on chain.
-    pub gas_used: Option<u64>,
-    /// `register` with an endpoint: the setEndpoint transaction (null if
-    /// none was sent).
-    pub endpoint_tx_hash: Option<String>,
-}
-
-impl Report for SubmitReport {
-    fn human(&self) -> String {
-        match (&self.tx_hash, self.block, self.gas_used) {
-            (Some(tx), Some(b), Some(g)) => format!(
-                "{}: {} submitted\ntx {tx} in block {b} ({g} gas)",
-                self.id, self.action
-            ),
-            _ => format!(
-                "{}: {} already on chain, identical; nothing sent",
-                self.id, self.action
-            ),
-        }
-    }
-}
-
-fn bad(what: String) -> Failure {
-    Failure::new(
-        "BadCertificate",
-        what,
-        "pass a file made by `chainmail … --sign-only` (or the revocation certificate) for this chain",
-    )
-}
-
-/// Reads and parses a signed file (bounded).
-pub fn read(file: &Path) -> Result<SignedFile, Failure> {
-    use std::io::Read;
-    let mut text = Vec::new();
-    std::fs::File::open(file)
-        .and_then(|f| f.take(MAX_SIGNED_FILE + 1).read_to_end(&mut text))
-        .map_err(|e| bad(format!("cannot read {}: {e}", file.display())))?;
-    if text.len() as u64 > MAX_SIGNED_FILE {
-        return Err(bad(format!(
-            "{} is too large for a signed certificate",
-            file.display()
-        )));
-    }
-    serde_json::from_slice(&text).map_err(|e| {
-        bad(format!(
-            "{} is not a signed certificate: {e}",
-            file.display()
-        ))
-    })
-}
-
-fn payload<T: serde::de::DeserializeOwned>(f: &SignedFile) -> Result<Signed<T>, Failure> {
-    serde_json::from_value(f.certificate.clone()).map_err(|e| {
-        bad(format!(
-            "the certificate is not a signed {}: {e}",
-            f.action.as_str()
-        ))
-    })
-}
+use crate::signed_file::{self, Action, Payload, bad};
 
 fn sig_err(id: Address, e: impl std::fmt::Display) -> Failure {
     bad(format!("the signature is not {id}'s: {e}"))
 }
 
-/// `submit FILE` (and `revoke --certificate FILE`, with `only` = revoke).
-pub fn submit(settings: &Settings, file: &Path, only: Option<Action>) -> Result<u8, Failure> {
-    let f = read(file)?;
+/// `submit FILE` (and `revoke --from-file FILE`, with `only` = revoke).
+pub fn submit(ctx: &Context, file: &Path, only: Option<Action>) -> Result<u8, Failure> {
+    let f = signed_file::read(file)?;
     if let Some(a) = only
-        && a != f.action
+        && a != f.action()
     {
         return Err(bad(format!(
             "{} holds a signed {}, not a {}",
             file.display(),
-            f.action.as_str(),
+            f.action().as_str(),
             a.as_str()
         )));
     }
-    let rt = runtime()?;
-    rt.block_on(async {
-        let registry = open_registry(settings, None).await?;
+    ctx.block_on(async {
+        let registry = ctx.registry().await?;
         let domain = registry.domain();
         // Checked here first: another chain's or registry's payload, or a bad
         // signature, would only burn gas on a revert.
@@ -238,17 +53,19 @@ pub fn submit(settings: &Settings, file: &Path, only: Option<Action>) -> Result<
             )));
         }
         let spin = Spinner::start("waiting for the transaction");
-        let report = match f.action {
-            Action::Register => submit_register(&*registry, &domain, &f).await?,
-            Action::Renew => {
-                let s: Signed<Renewal> = payload(&f)?;
+        let report = match &f.payload {
+            Payload::Register {
+                certificate,
+                endpoint,
+            } => submit_register(&*registry, &domain, certificate, endpoint.as_ref()).await?,
+            Payload::Renew(s) => {
                 let id = s.payload.id;
                 s.verify(&domain, &id).map_err(|e| sig_err(id, e))?;
-                let r = registry.renew(&s).await;
+                let r = registry.renew(s).await;
                 let status = || async { registry.status(id).await };
                 let outcome = match r {
                     Err(ChainError::Contract(ContractError::StaleRenewal { .. })) => {
-                        let st = status().await.map_err(|e| chain_failure(&e))?;
+                        let st = status().await?;
                         if st.issued_at == s.payload.issued_at
                             && st.valid_until == s.payload.valid_until
                         {
@@ -262,30 +79,28 @@ pub fn submit(settings: &Settings, file: &Path, only: Option<Action>) -> Result<
                             ));
                         }
                     }
-                    r => Some(r.map_err(|e| chain_failure(&e))?),
+                    r => Some(r?),
                 };
                 report(id, Action::Renew, outcome, None)
             }
-            Action::Revoke => {
-                let s: Signed<Revocation> = payload(&f)?;
+            Payload::Revoke(s) => {
                 let id = s.payload.id;
                 s.verify(&domain, &id).map_err(|e| sig_err(id, e))?;
-                let outcome = match registry.revoke(&s).await {
+                let outcome = match registry.revoke(s).await {
                     Err(ChainError::Contract(ContractError::IdentityRevoked(_))) => None,
-                    r => Some(r.map_err(|e| chain_failure(&e))?),
+                    r => Some(r?),
                 };
                 report(id, Action::Revoke, outcome, None)
             }
-            Action::Endpoint => {
-                let s: Signed<Endpoint> = payload(&f)?;
+            Payload::Endpoint(s) => {
                 let id = s.payload.id;
                 s.verify(&domain, &id).map_err(|e| sig_err(id, e))?;
-                let outcome = submit_endpoint(&*registry, &s).await?;
+                let outcome = submit_endpoint(&*registry, s).await?;
                 report(id, Action::Endpoint, outcome, None)
             }
         };
         drop(spin); // cleared before the report is printed
-        output::print(&report, settings.json);
+        output::print(&report, ctx.json());
         Ok(exit::OK)
     })
 }
@@ -293,21 +108,21 @@ pub fn submit(settings: &Settings, file: &Path, only: Option<Action>) -> Result<
 async fn submit_register(
     registry: &dyn Registry,
     domain: &Domain,
-    f: &SignedFile,
+    s: &Signed<Certificate>,
+    endpoint: Option<&Signed<Endpoint>>,
 ) -> Result<SubmitReport, Failure> {
-    let s: Signed<Certificate> = payload(f)?;
     let id = s.payload.id;
     s.verify_self_signed(domain)
         .map_err(|e| bad(format!("the certificate is not self-signed by {id}: {e}")))?;
-    if let Some(e) = &f.endpoint {
+    if let Some(e) = endpoint {
         if e.payload.id != id {
             return Err(bad("the endpoint is signed for another ID".into()));
         }
         e.verify(domain, &id).map_err(|e| sig_err(id, e))?;
     }
-    let outcome = match registry.register(&s).await {
+    let outcome = match registry.register(s).await {
         Err(ChainError::Contract(ContractError::AlreadyRegistered(_))) => {
-            let st = registry.status(id).await.map_err(|e| chain_failure(&e))?;
+            let st = registry.status(id).await?;
             if st.issued_at == s.payload.issued_at && st.valid_until == s.payload.valid_until {
                 None
             } else {
@@ -319,9 +134,9 @@ async fn submit_register(
                 ));
             }
         }
-        r => Some(r.map_err(|e| chain_failure(&e))?),
+        r => Some(r?),
     };
-    let endpoint_tx = match &f.endpoint {
+    let endpoint_tx = match endpoint {
         Some(e) => submit_endpoint(registry, e)
             .await?
             .map(|o| hex32(&o.tx_hash)),
@@ -337,10 +152,7 @@ async fn submit_endpoint(
 ) -> Result<Option<TxOutcome>, Failure> {
     match registry.set_endpoint(s).await {
         Err(ChainError::Contract(ContractError::StaleSequence { .. })) => {
-            let current = registry
-                .endpoint(s.payload.id)
-                .await
-                .map_err(|e| chain_failure(&e))?;
+            let current = registry.endpoint(s.payload.id).await?;
             match current {
                 Some(c) if c.endpoint == s.payload.endpoint && c.sequence == s.payload.sequence => {
                     Ok(None)
@@ -355,7 +167,7 @@ async fn submit_endpoint(
                 )),
             }
         }
-        r => Ok(Some(r.map_err(|e| chain_failure(&e))?)),
+        r => Ok(Some(r?)),
     }
 }
 

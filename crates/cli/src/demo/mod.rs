@@ -17,11 +17,12 @@ use chainmail_core::{SecretKey, hash};
 use chainmail_node::home::Home;
 use chainmail_node::keystore;
 
-use crate::commands::registry::{lookup_with, register_with};
-use crate::commands::{chain::chain_failure, runtime};
+use crate::commands::lookup::lookup_with;
+use crate::commands::registry::register_with;
+use crate::context::runtime;
 use crate::error::{Failure, exit};
+use crate::output::DemoReport;
 use crate::output::{self, Report};
-use report::DemoReport;
 
 /// Validity of the demo's certificates.
 const VALIDITY: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -84,7 +85,7 @@ pub fn run(json: bool) -> Result<u8, Failure> {
 }
 
 fn err_kind(e: &ChainError) -> (String, String) {
-    let f = chain_failure(e);
+    let f = Failure::of(e);
     (f.kind, f.message)
 }
 
@@ -94,9 +95,8 @@ async fn paper_flow(root: &std::path::Path, r: &mut DemoReport) -> Result<(), Fa
         "a fresh embedded chain: embedded:{}",
         chain_path.display()
     ));
-    let registry = chainmail_chain::open(&ChainSpec::Embedded(Some(chain_path)), None, None)
-        .await
-        .map_err(|e| chain_failure(&e))?;
+    let registry =
+        chainmail_chain::open(&ChainSpec::Embedded(Some(chain_path)), None, None).await?;
     let domain = registry.domain();
     r.say(format!(
         "registry contract {} on chain id {} (EIP-712 domain \"chainmail\" v1)",
@@ -147,7 +147,7 @@ async fn paper_flow(root: &std::path::Path, r: &mut DemoReport) -> Result<(), Fa
     r.section("§4.1.2 — self-signed certificates (ID, K_pub, t, T) registered and checked by the contract");
     // Step 3a first, while Alice's ID is still free: Mallory signs a
     // certificate for Alice's key with her own key.
-    let now = registry.now().await.map_err(|e| chain_failure(&e))?;
+    let now = registry.now().await?;
     let forged = Signed::sign(
         &mallory.key,
         &domain,

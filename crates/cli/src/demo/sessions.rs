@@ -23,9 +23,9 @@ use tokio::sync::watch;
 
 use super::Entity;
 use super::network::Relay;
-use super::report::DemoReport;
 use crate::commands::registry::{publish_endpoint, revoke_with};
-use crate::error::{Failure, variant_name};
+use crate::error::{Failure, Kind};
+use crate::output::DemoReport;
 
 /// Longest the demo waits for any one network step (a bound against a
 /// hang, never a synchronisation).
@@ -384,10 +384,7 @@ async fn replay_to(alice: &Node, bytes: &[u8]) -> Result<String, (String, String
     attacker.abort();
     match judged {
         Ok(Ok(s)) => Ok(format!("Alice accepted a session from {}", s.peer())),
-        Ok(Err(e)) => Err((
-            variant_name(&format!("{e:?}")),
-            format!("Alice's node: {e}"),
-        )),
+        Ok(Err(e)) => Err((e.kind().to_owned(), format!("Alice's node: {e}"))),
         Err(_) => Err(("Timeout".to_owned(), "timed out".into())),
     }
 }
@@ -427,10 +424,7 @@ async fn revoked_initiator(
     initiator.abort();
     match judged {
         Ok(Ok(s)) => Ok(format!("Alice accepted a session from {}", s.peer())),
-        Ok(Err(e)) => Err((
-            variant_name(&format!("{e:?}")),
-            format!("Alice's node: {e}"),
-        )),
+        Ok(Err(e)) => Err((e.kind().to_owned(), format!("Alice's node: {e}"))),
         Err(_) => Err(("Timeout".to_owned(), "timed out".into())),
     }
 }

@@ -1,19 +1,20 @@
 //! Reaching the chain from the settings: parsing the chain spec, the registry
-//! address and the gas payer key, opening the chain crate's `Registry`, and
-//! turning `ChainError`s into failures that say what to do.
+//! address and the gas payer key, and opening the chain crate's `Registry`
+//! (its `ChainError`s become failures through `error::Kind`). Used through
+//! [`super::Context`].
 
 use std::path::Path;
 use std::sync::Arc;
 
-use chainmail_chain::{ChainError, ChainSpec, ContractError, Registry};
+use chainmail_chain::{ChainSpec, Registry};
 use chainmail_core::{Address, SecretKey};
 use zeroize::Zeroizing;
 
-use crate::error::{Failure, variant_name};
+use crate::error::Failure;
 use crate::settings::Settings;
 
 /// The chain spec of these settings, parsed (a bad one is a usage error).
-pub fn chain_spec(settings: &Settings) -> Result<ChainSpec, Failure> {
+pub(crate) fn chain_spec(settings: &Settings) -> Result<ChainSpec, Failure> {
     settings.chain.parse::<ChainSpec>().map_err(|e| {
         Failure::usage(
             "UnknownChain",
@@ -24,7 +25,7 @@ pub fn chain_spec(settings: &Settings) -> Result<ChainSpec, Failure> {
 }
 
 /// The registry address of these settings, if any (a bad one is a usage error).
-pub fn registry_address(settings: &Settings) -> Result<Option<Address>, Failure> {
+pub(crate) fn registry_address(settings: &Settings) -> Result<Option<Address>, Failure> {
     settings
         .registry
         .as_deref()
@@ -42,7 +43,7 @@ pub fn registry_address(settings: &Settings) -> Result<Option<Address>, Failure>
 
 /// The gas payer key: `--payer-key` / `CHAINMAIL_PAYER_KEY` (hex), else the
 /// file `payer_key_file` of config.toml names; `None` when neither is set.
-pub fn payer_key(settings: &Settings) -> Result<Option<SecretKey>, Failure> {
+pub(crate) fn payer_key(settings: &Settings) -> Result<Option<SecretKey>, Failure> {
     let text: Zeroizing<String> = if let Some(hex) = settings.payer_key.as_ref() {
         hex.clone()
     } else if let Some(file) = settings.config.payer_key_file.as_deref() {
@@ -82,73 +83,22 @@ fn read_key_file(path: &Path) -> Result<Zeroizing<String>, Failure> {
 }
 
 /// Opens the registry named by the settings; `payer` pays gas on rpc chains.
-pub async fn open_with_payer(
+pub(crate) async fn open_with_payer(
     settings: &Settings,
     payer: Option<&SecretKey>,
 ) -> Result<Arc<dyn Registry>, Failure> {
     let spec = chain_spec(settings)?;
     let registry = registry_address(settings)?;
-    chainmail_chain::open(&spec, registry, payer)
-        .await
-        .map_err(|e| chain_failure(&e))
+    Ok(chainmail_chain::open(&spec, registry, payer).await?)
 }
 
 /// Opens the registry with the configured payer, else `fallback` (the
 /// identity key pays its own gas when no payer is configured; the embedded
 /// chain needs none).
-pub async fn open_registry(
+pub(crate) async fn open_registry(
     settings: &Settings,
     fallback: Option<&SecretKey>,
 ) -> Result<Arc<dyn Registry>, Failure> {
     let payer = payer_key(settings)?;
     open_with_payer(settings, payer.as_ref().or(fallback)).await
-}
-
-/// A chain error as the user sees it: the contract's custom error by name
-/// (`AlreadyRegistered`…), else the `ChainError` variant, with what to do.
-pub fn chain_failure(e: &ChainError) -> Failure {
-    let message = e.to_string();
-    match e {
-        ChainError::Contract(c) => {
-            let hint = match c {
-                ContractError::AlreadyRegistered(_) => {
-                    "an ID can be registered only once (§4.1.2 step 3b); `chainmail renew` extends it"
-                }
-                ContractError::UnknownIdentity(_) => "register it first (`chainmail register`)",
-                ContractError::IdentityRevoked(_) => {
-                    "a revoked ID is final; create a new identity in another --home"
-                }
-                ContractError::IdentityExpired(_) => "renew it (`chainmail renew`)",
-                ContractError::InvalidLifetime { .. } => "choose a shorter --valid-for",
-                ContractError::FutureSequence { .. } => {
-                    "the sequence is this machine's clock in ms: set the clock right, then run `chainmail endpoint` again"
-                }
-                _ => "",
-            };
-            Failure::new(variant_name(&format!("{c:?}")), message, hint)
-        }
-        ChainError::InvalidArgument(_) => {
-            Failure::usage("InvalidArgument", message, "see `chainmail --help`")
-        }
-        _ => {
-            let hint = match e {
-                ChainError::Unreachable { .. } => {
-                    "check --chain / CHAINMAIL_CHAIN and that the node runs"
-                }
-                ChainError::NoContract(_) => "check --registry / CHAINMAIL_REGISTRY",
-                ChainError::WrongChainId { .. } => {
-                    "check --chain and --registry name the same network"
-                }
-                ChainError::InsufficientFunds { .. } | ChainError::NoPayer => {
-                    "set CHAINMAIL_PAYER_KEY to a funded key"
-                }
-                ChainError::Corrupt { .. } => "pick another file with --chain embedded:PATH",
-                ChainError::Dropped { .. } | ChainError::Reverted { .. } => {
-                    "retry; `chainmail lookup` shows what the chain holds"
-                }
-                _ => "retry; run with -v for details",
-            };
-            Failure::new(variant_name(&format!("{e:?}")), message, hint)
-        }
-    }
 }

@@ -1,0 +1,96 @@
+//! What commands print: one report type per command (in the submodules, by
+//! command group), whose serde field names
+//! are the `--json` interface of issue 6 (checked against
+//! `schema/output.schema.json` by a test), and whose `human` form is the
+//! default text. Times are Unix seconds, IDs EIP-55, absent values `null`.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+mod contacts;
+mod demo;
+mod export;
+mod identity;
+mod messaging;
+mod registry;
+mod submit;
+
+pub use contacts::{ContactListReport, ContactReport, VerifyReport};
+pub use demo::{DemoReport, Step};
+pub use export::ExportReport;
+pub use identity::IdentityReport;
+pub use messaging::{
+    InboxReport, MessageReport, OutboxMessageReport, OutboxReport, SendReport, ServeReport,
+};
+pub use registry::{DeployReport, LookupReport, TxReport};
+pub use submit::SubmitReport;
+
+/// A command's result, printable both ways.
+pub trait Report: Serialize {
+    /// The text shown without `--json`.
+    fn human(&self) -> String;
+}
+
+/// Prints `report` on stdout as JSON (one line) or text.
+pub fn print<R: Report>(report: &R, json: bool) {
+    let mut out = std::io::stdout().lock();
+    let text = if json {
+        serde_json::to_string(report).unwrap_or_else(|e| {
+            format!(r#"{{"error":{{"kind":"Internal","message":"cannot encode output: {e}"}}}}"#)
+        })
+    } else {
+        report.human()
+    };
+    // A closed pipe (`chainmail inbox | head`) is not an error worth a panic.
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}
+
+/// 0x + 64 hex.
+pub fn hex32(bytes: &[u8; 32]) -> String {
+    format!("0x{}", hex::encode(bytes))
+}
+
+/// Unix seconds as RFC 3339 UTC for the human form.
+/// (values a hostile chain could make absurd are shown as plain numbers).
+pub fn fmt_time(unix: u64) -> String {
+    // 9999-12-31T23:59:59Z: past it RFC 3339 has no four-digit year.
+    const LAST: u64 = 253_402_300_799;
+    match std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(unix)) {
+        Some(t) if unix <= LAST => humantime::format_rfc3339_seconds(t).to_string(),
+        _ => format!("{unix} (Unix seconds)"),
+    }
+}
+
+/// Text from peers or the chain made safe for a terminal: control characters
+/// (escape sequences could rewrite the screen or fake another message) are
+/// shown escaped. JSON output needs none of this: serde escapes them.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' && c != '\t' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_for_terminals() {
+        assert_eq!(printable("hi\u{1b}[2Jthere\r"), "hi\\u{1b}[2Jthere\\r");
+        assert_eq!(printable("line\nnext"), "line\nnext");
+    }
+
+    #[test]
+    fn absurd_times_do_not_panic() {
+        assert_eq!(fmt_time(0), "1970-01-01T00:00:00Z");
+        assert!(fmt_time(u64::MAX).contains("Unix seconds"));
+    }
+}

@@ -1,0 +1,110 @@
+//! What the registry commands print: `register`, `renew`, `revoke`,
+//! `endpoint` (a transaction), `deploy` and `lookup`.
+
+use serde::Serialize;
+
+use super::{Report, fmt_time, printable};
+
+/// `register`, `renew`, `revoke`, `endpoint`: a transaction about an ID.
+#[derive(Debug, Clone, Serialize)]
+pub struct TxReport {
+    /// EIP-55 ID the transaction is about.
+    pub id: String,
+    /// 0x + 64 hex.
+    pub tx_hash: String,
+    /// Block it landed in.
+    pub block: u64,
+    /// Gas it used.
+    pub gas_used: u64,
+    /// Only for `register --endpoint`: the setEndpoint transaction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_tx_hash: Option<Option<String>>,
+    /// What happened, for the human form ("registered", "revoked"…).
+    #[serde(skip)]
+    pub action: &'static str,
+}
+
+impl Report for TxReport {
+    fn human(&self) -> String {
+        let mut s = format!(
+            "{} {}\ntx {} in block {} ({} gas)",
+            self.id, self.action, self.tx_hash, self.block, self.gas_used
+        );
+        if let Some(Some(tx)) = &self.endpoint_tx_hash {
+            s.push_str(&format!("\nendpoint published in tx {tx}"));
+        }
+        s
+    }
+}
+
+/// `deploy`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeployReport {
+    /// EIP-55 address of the registry.
+    pub address: String,
+    /// 0x + 64 hex.
+    pub tx_hash: String,
+    /// Block it landed in.
+    pub block: u64,
+    /// Gas it used.
+    pub gas_used: u64,
+}
+
+impl Report for DeployReport {
+    fn human(&self) -> String {
+        format!(
+            "registry deployed at {}\ntx {} in block {} ({} gas)\nuse it with --registry {} (or CHAINMAIL_REGISTRY)",
+            self.address, self.tx_hash, self.block, self.gas_used, self.address
+        )
+    }
+}
+
+/// `lookup`.
+#[derive(Debug, Clone, Serialize)]
+pub struct LookupReport {
+    /// EIP-55 ID asked about.
+    pub id: String,
+    /// Ever registered.
+    pub registered: bool,
+    /// Registered, not revoked, not expired (by this machine's clock).
+    pub valid: bool,
+    /// Unix seconds, null when not registered.
+    pub valid_until: Option<u64>,
+    /// Unix seconds, null when not registered.
+    pub issued_at: Option<u64>,
+    /// Unix seconds, null when not revoked.
+    pub revoked_at: Option<u64>,
+    /// 0x + 128 hex, null when not registered.
+    pub public_key: Option<String>,
+    /// host:port, null when none published.
+    pub endpoint: Option<String>,
+}
+
+impl Report for LookupReport {
+    fn human(&self) -> String {
+        if !self.registered {
+            return format!("{} is not registered", self.id);
+        }
+        let state = if self.revoked_at.is_some() {
+            "REVOKED"
+        } else if self.valid {
+            "valid"
+        } else {
+            "EXPIRED"
+        };
+        let opt = |v: Option<u64>| v.map(fmt_time).unwrap_or_else(|| "-".to_owned());
+        format!(
+            "ID          {}\nstatus      {}\nissued      {}\nvalid until {}\nrevoked     {}\npublic key  {}\nendpoint    {}",
+            self.id,
+            state,
+            opt(self.issued_at),
+            opt(self.valid_until),
+            opt(self.revoked_at),
+            self.public_key.as_deref().unwrap_or("-"),
+            self.endpoint
+                .as_deref()
+                .map(printable)
+                .unwrap_or_else(|| "-".to_owned()),
+        )
+    }
+}
