@@ -198,6 +198,9 @@ pub struct VerifiedMessage {
     pub body: Vec<u8>,
     /// The proof to keep.
     pub proof: MessageProof,
+    /// The Merkle root the batch signature covers, when batch-signed (what
+    /// `verify` computed to check it, so that nobody recomputes it).
+    pub batch_root: Option<[u8; 32]>,
 }
 
 /// What every signer checks first, so that no signed `Deliver` is one the
@@ -303,7 +306,7 @@ impl Deliver {
             .iter()
             .map(|m| m.message(self.from, self.to))
             .collect();
-        let proofs: Vec<MessageProof> = match &self.auth {
+        let (proofs, batch_root): (Vec<MessageProof>, _) = match &self.auth {
             Auth::Each(sigs) => {
                 if sigs.len() != messages.len() {
                     return Err(MessageError::CountMismatch {
@@ -316,9 +319,11 @@ impl Deliver {
                     s.verify(&signing_hash_of(&separator, &m.struct_hash()), peer)
                         .map_err(|_| MessageError::BadSignature { from: self.from })?;
                 }
-                sigs.iter()
+                let proofs = sigs
+                    .iter()
                     .map(|s| MessageProof::Single { signature: *s })
-                    .collect()
+                    .collect();
+                (proofs, None)
             }
             Auth::Batch(signature) => {
                 let leaves: Vec<[u8; 32]> = messages.iter().map(|m| m.struct_hash()).collect();
@@ -334,14 +339,15 @@ impl Deliver {
                 signature
                     .verify(&batch.signing_hash(domain), peer)
                     .map_err(|_| MessageError::BadSignature { from: self.from })?;
-                (0..leaves.len())
+                let proofs = (0..leaves.len())
                     .map(|i| MessageProof::Batch {
                         signature: *signature,
                         count,
                         index: i as u32,
                         path: merkle::path_in(&levels, i).unwrap_or_default(),
                     })
-                    .collect()
+                    .collect();
+                (proofs, Some(root))
             }
         };
         Ok(messages
@@ -352,6 +358,7 @@ impl Deliver {
                 message,
                 body: env.body.clone(),
                 proof,
+                batch_root,
             })
             .collect())
     }

@@ -6,10 +6,13 @@
 
 use chainmail_core::{Address, SecretKey};
 use chainmail_node::seal::StoreKey;
-use chainmail_node::store::{ReceivedMessage, Store};
+use chainmail_node::store::{ReceivedMessage, ReceivedProof, Store};
 use criterion::{Criterion, criterion_group, criterion_main};
 
 fn messages(round: u64) -> Vec<ReceivedMessage> {
+    let signature = SecretKey::from_bytes(&[1; 32])
+        .unwrap()
+        .sign_digest(&[2; 32]);
     (0..64u64)
         .map(|i| {
             let mut id = [0u8; 16];
@@ -21,11 +24,7 @@ fn messages(round: u64) -> Vec<ReceivedMessage> {
                 to: Address([8; 20]),
                 sent_at: 1,
                 body: "x".repeat(1024),
-                signature: [1; 65],
-                batch_root: None,
-                batch_path: vec![],
-                batch_index: None,
-                batch_count: None,
+                proof: ReceivedProof::Single { signature },
             }
         })
         .collect()

@@ -6,13 +6,14 @@ mod common;
 
 use chainmail_core::eip712::{Message, TypedData};
 use chainmail_core::hash::keccak256;
-use chainmail_core::wire::{MessageProof, verify_stored};
-use chainmail_core::{Signature, merkle};
-use chainmail_node::store::{OutboxState, ReceivedMessage};
+use chainmail_core::merkle;
+use chainmail_core::wire::verify_stored;
+use chainmail_node::store::{OutboxState, ReceivedMessage, ReceivedProof};
 use chainmail_node::{DeliveryOutcome, SendStatus, deliver, send};
 use common::*;
 
-/// The proof stored with a received message convinces a third party.
+/// The proof stored with a received message convinces a third party (and
+/// a batch's stored root is the one its path leads to).
 fn assert_provable(
     reg: &std::sync::Arc<dyn chainmail_chain::Registry>,
     m: &ReceivedMessage,
@@ -25,23 +26,19 @@ fn assert_provable(
         sent_at: m.sent_at,
         body_hash: keccak256(m.body.as_bytes()),
     };
-    let signature = Signature::from_bytes(&m.signature).unwrap();
-    let proof = match m.batch_root {
-        None => MessageProof::Single { signature },
-        Some(root) => {
-            let (index, count) = (m.batch_index.unwrap(), m.batch_count.unwrap());
-            assert_eq!(
-                merkle::root_from_path(&message.struct_hash(), index, count, &m.batch_path),
-                Some(root)
-            );
-            MessageProof::Batch {
-                signature,
-                count,
-                index,
-                path: m.batch_path.clone(),
-            }
-        }
-    };
+    if let ReceivedProof::Batch {
+        root,
+        path,
+        place: Some((index, count)),
+        ..
+    } = &m.proof
+    {
+        assert_eq!(
+            merkle::root_from_path(&message.struct_hash(), *index, *count, path),
+            Some(*root)
+        );
+    }
+    let proof = m.proof.message_proof().expect("a full proof");
     verify_stored(&reg.domain(), &message, m.body.as_bytes(), &proof, sender).expect("provable");
 }
 
@@ -122,7 +119,17 @@ async fn queued_messages_go_as_one_signed_batch() {
     assert_eq!(inbox.len(), 5);
     for (i, e) in inbox.iter().enumerate() {
         assert_eq!(e.message.body, format!("m{i}"));
-        assert_eq!(e.message.batch_count, Some(5));
+        assert!(
+            matches!(
+                e.message.proof,
+                ReceivedProof::Batch {
+                    place: Some((_, 5)),
+                    ..
+                }
+            ),
+            "{:?}",
+            e.message.proof
+        );
         assert_provable(&reg, &e.message, &bob.key.public_key());
     }
     running.stop().await;

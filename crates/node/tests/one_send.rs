@@ -157,7 +157,13 @@ async fn max_batch_bounds_the_messages_per_deliver() {
     let report = deliver(&bob, alice_key.address(), TIMEOUT).await;
     assert_eq!(report.outcome, DeliveryOutcome::Delivered);
     let inbox = alice.store().inbox_after(0, 10).unwrap();
-    let counts: Vec<Option<u32>> = inbox.iter().map(|e| e.message.batch_count).collect();
+    let counts: Vec<Option<u32>> = inbox
+        .iter()
+        .map(|e| match &e.message.proof {
+            chainmail_node::store::ReceivedProof::Batch { place, .. } => place.map(|p| p.1),
+            chainmail_node::store::ReceivedProof::Single { .. } => None,
+        })
+        .collect();
     // Two batches of two, then the last message alone (its own signature).
     assert_eq!(counts, vec![Some(2), Some(2), Some(2), Some(2), None]);
     chainmail_node::close_idle_sessions(&bob, std::time::Duration::ZERO).await;

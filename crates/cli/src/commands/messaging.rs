@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::peer::Peer;
 use chainmail_node::SendStatus;
-use chainmail_node::store::{InboxEntry, OutboxState, Store};
+use chainmail_node::store::{InboxEntry, OutboxState, ReceivedProof, Store};
 
 use crate::context::Context;
 use crate::error::{Failure, exit};
@@ -196,6 +196,17 @@ impl<'a> Names<'a> {
 /// An inbox row as `inbox` prints it.
 pub fn message_report(entry: &InboxEntry) -> MessageReport {
     let m = &entry.message;
+    let hex32 = |h: &[u8; 32]| format!("0x{}", hex::encode(h));
+    let (batch_root, batch_path, place) = match &m.proof {
+        ReceivedProof::Single { .. } => (None, None, None),
+        ReceivedProof::Batch {
+            root, path, place, ..
+        } => (
+            Some(hex32(root)),
+            Some(path.iter().map(hex32).collect()),
+            *place,
+        ),
+    };
     MessageReport {
         message_id: format!("0x{}", hex::encode(m.message_id)),
         from: m.from.to_string(),
@@ -203,22 +214,17 @@ pub fn message_report(entry: &InboxEntry) -> MessageReport {
         sent_at: m.sent_at,
         received_at: entry.received_at,
         body: m.body.clone(),
-        signature: format!("0x{}", hex::encode(m.signature)),
-        batch_root: m.batch_root.map(|r| format!("0x{}", hex::encode(r))),
-        batch_path: m.batch_root.map(|_| {
-            m.batch_path
-                .iter()
-                .map(|h| format!("0x{}", hex::encode(h)))
-                .collect()
-        }),
-        batch_index: m.batch_root.and(m.batch_index),
-        batch_count: m.batch_root.and(m.batch_count),
+        signature: format!("0x{}", hex::encode(m.proof.signature().to_bytes())),
+        batch_root,
+        batch_path,
+        batch_index: place.map(|p| p.0),
+        batch_count: place.map(|p| p.1),
         contact: None,
     }
 }
 
 /// How many outbox rows `outbox` shows at most (the newest): bodies are up
-/// to 60 KiB, so this bounds the memory a big outbox can take (≤ 60 MiB).
+/// to 32,000 bytes, so this bounds the memory a big outbox can take (≤ 32 MB).
 const OUTBOX_LIMIT: u32 = 1000;
 
 /// `outbox`: what this identity sent and where each message stands.

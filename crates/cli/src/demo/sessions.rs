@@ -12,8 +12,8 @@ use chainmail_chain::Registry;
 use chainmail_core::Address;
 use chainmail_core::eip712::Message;
 use chainmail_core::handshake::{T_A2_LEN, T_B1_LEN};
-use chainmail_core::wire::{MessageProof, verify_stored};
-use chainmail_core::{Signature, hash};
+use chainmail_core::hash;
+use chainmail_core::wire::verify_stored;
 use chainmail_node::handshake;
 use chainmail_node::store::{InboxEntry, Store};
 use chainmail_node::{Node, NodeOptions, SendStatus};
@@ -79,9 +79,10 @@ async fn prove(registry: &dyn Registry, e: &InboxEntry, sender: &str) -> Result<
         .await
         .map_err(|err| err.to_string())?
         .ok_or("the sender has no key on the chain")?;
-    if m.batch_root.is_some() {
-        return Ok("batch-signed; verified by the receiving node before it acked".into());
-    }
+    let proof = m
+        .proof
+        .message_proof()
+        .ok_or("batch-signed before its place in the batch was kept; verified by the receiving node before it acked")?;
     let message = Message {
         from: m.from,
         to: m.to,
@@ -89,12 +90,11 @@ async fn prove(registry: &dyn Registry, e: &InboxEntry, sender: &str) -> Result<
         sent_at: m.sent_at,
         body_hash: hash::keccak256(m.body.as_bytes()),
     };
-    let signature = Signature::from_bytes(&m.signature).map_err(|err| err.to_string())?;
     verify_stored(
         &registry.domain(),
         &message,
         m.body.as_bytes(),
-        &MessageProof::Single { signature },
+        &proof,
         &key,
     )
     .map_err(|err| err.to_string())?;

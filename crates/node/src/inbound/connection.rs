@@ -36,8 +36,6 @@ pub(super) enum ConnectionError {
     PeerRevoked(Address, StatusError),
     #[error("message refused: {0}")]
     BadMessage(#[from] MessageError),
-    #[error("message refused: bad batch path")]
-    BadBatchPath,
     #[error(
         "message refused: {count} message(s) from {from} refused for good: body is not UTF-8 text"
     )]

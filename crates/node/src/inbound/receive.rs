@@ -5,7 +5,7 @@
 //! then the ack. A body that is not UTF-8 text is refused for good with
 //! `Close(NotText)`.
 
-use chainmail_core::wire::{Ack, CloseReason, Deliver, MessageProof, VerifiedMessage, Wire};
+use chainmail_core::wire::{Ack, CloseReason, Deliver, VerifiedMessage, Wire};
 use tracing::info;
 
 use super::connection::{ConnectionError, send_close};
@@ -13,7 +13,7 @@ use crate::clock::unix_now;
 use crate::handshake::SessionError;
 use crate::node::{Node, NodeError};
 use crate::policy;
-use crate::store::{ReceivedMessage, Stored};
+use crate::store::{ReceivedMessage, ReceivedProof, Stored};
 use crate::transport::SecureStream;
 
 /// Admits, verifies, stores and acks `deliver`. An error ends the
@@ -102,30 +102,12 @@ fn row(v: VerifiedMessage) -> Result<Option<ReceivedMessage>, ConnectionError> {
     let Ok(body) = String::from_utf8(v.body) else {
         return Ok(None);
     };
-    let (signature, batch) = match v.proof {
-        MessageProof::Single { signature } => (signature, None),
-        MessageProof::Batch {
-            signature,
-            count,
-            index,
-            path,
-        } => {
-            let leaf = chainmail_core::eip712::TypedData::struct_hash(&v.message);
-            let root = chainmail_core::merkle::root_from_path(&leaf, index, count, &path)
-                .ok_or(ConnectionError::BadBatchPath)?;
-            (signature, Some((root, path, index, count)))
-        }
-    };
     Ok(Some(ReceivedMessage {
         message_id: v.message.id,
         from: v.message.from,
         to: v.message.to,
         sent_at: v.message.sent_at,
         body,
-        signature: signature.to_bytes(),
-        batch_root: batch.as_ref().map(|b| b.0),
-        batch_index: batch.as_ref().map(|b| b.2),
-        batch_count: batch.as_ref().map(|b| b.3),
-        batch_path: batch.map(|b| b.1).unwrap_or_default(),
+        proof: ReceivedProof::new(v.proof, v.batch_root).map_err(NodeError::from)?,
     }))
 }

@@ -2,7 +2,8 @@
 //! message id) thanks to the dedup record (which outlives any sender's
 //! retries, see [`DEDUP_RETENTION_SECS`](super::DEDUP_RETENTION_SECS)).
 
-use chainmail_core::Address;
+use chainmail_core::wire::MessageProof;
+use chainmail_core::{Address, Signature};
 use rusqlite::params;
 
 use super::{MAX_BATCH_PATH, MAX_BODY_BYTES, MessageId, Store, StoreError, address, fixed, i, u};
@@ -21,16 +22,83 @@ pub struct ReceivedMessage {
     pub sent_at: u64,
     /// The text.
     pub body: String,
-    /// The message's signature, or the batch's when batch-signed.
-    pub signature: [u8; 65],
-    /// Merkle root of the batch, when batch-signed.
-    pub batch_root: Option<[u8; 32]>,
-    /// Sibling hashes from the leaf to the root, when batch-signed.
-    pub batch_path: Vec<[u8; 32]>,
-    /// This message's leaf index in the batch, when batch-signed.
-    pub batch_index: Option<u32>,
-    /// Messages in the batch, when batch-signed.
-    pub batch_count: Option<u32>,
+    /// Why the sender cannot deny it: the proof the receiver checked.
+    pub proof: ReceivedProof,
+}
+
+/// The proof kept with a received message, as one value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReceivedProof {
+    /// Signed alone: a `Message` signature.
+    Single {
+        /// Over `Message(from, to, id, sentAt, bodyHash)`.
+        signature: Signature,
+    },
+    /// Signed with the others of its `Deliver` under one `MessageBatch`
+    /// signature over their Merkle root.
+    Batch {
+        /// Over `MessageBatch(from, to, root, count)`.
+        signature: Signature,
+        /// The root the signature covers.
+        root: [u8; 32],
+        /// Sibling hashes from this message's leaf to the root.
+        path: Vec<[u8; 32]>,
+        /// This message's leaf index and the batch's size; `None` for rows
+        /// stored before schema 2 kept them (verified by this node before
+        /// it acked, but not provable to a third party).
+        place: Option<(u32, u32)>,
+    },
+}
+
+impl ReceivedProof {
+    /// What the core verified, as it keeps it.
+    pub fn new(proof: MessageProof, batch_root: Option<[u8; 32]>) -> Result<Self, StoreError> {
+        Ok(match proof {
+            MessageProof::Single { signature } => ReceivedProof::Single { signature },
+            MessageProof::Batch {
+                signature,
+                count,
+                index,
+                path,
+            } => ReceivedProof::Batch {
+                signature,
+                root: batch_root.ok_or(StoreError::Invalid("batch proof without its root"))?,
+                path,
+                place: Some((index, count)),
+            },
+        })
+    }
+
+    /// The signature (the message's, or its batch's).
+    pub fn signature(&self) -> &Signature {
+        match self {
+            ReceivedProof::Single { signature } | ReceivedProof::Batch { signature, .. } => {
+                signature
+            }
+        }
+    }
+
+    /// The core's proof, which anyone checks with the sender's key
+    /// (`wire::verify_stored`); `None` for a batch row without its place.
+    pub fn message_proof(&self) -> Option<MessageProof> {
+        match self {
+            ReceivedProof::Single { signature } => Some(MessageProof::Single {
+                signature: *signature,
+            }),
+            ReceivedProof::Batch {
+                signature,
+                path,
+                place: Some((index, count)),
+                ..
+            } => Some(MessageProof::Batch {
+                signature: *signature,
+                count: *count,
+                index: *index,
+                path: path.clone(),
+            }),
+            ReceivedProof::Batch { place: None, .. } => None,
+        }
+    }
 }
 
 /// An inbox row: the message and its place in the inbox.
@@ -73,7 +141,9 @@ impl Store {
             if m.body.len() > MAX_BODY_BYTES {
                 return Err(StoreError::Invalid("message body above the body limit"));
             }
-            if m.batch_path.len() > MAX_BATCH_PATH {
+            if let ReceivedProof::Batch { path, .. } = &m.proof
+                && path.len() > MAX_BATCH_PATH
+            {
                 return Err(StoreError::Invalid("batch path longer than 32"));
             }
             bodies.push(self.seal_body(INBOX, &m.message_id, &m.from, &m.body)?);
@@ -93,7 +163,16 @@ impl Store {
         body: rusqlite::types::Value,
         now: u64,
     ) -> Result<Stored, StoreError> {
-        let path: Vec<u8> = m.batch_path.iter().flatten().copied().collect();
+        let (root, path, place) = match &m.proof {
+            ReceivedProof::Single { .. } => (None, None, None),
+            ReceivedProof::Batch {
+                root, path, place, ..
+            } => (
+                Some(&root[..]),
+                Some(path.iter().flatten().copied().collect::<Vec<u8>>()),
+                *place,
+            ),
+        };
         let fresh = tx.execute(
             "INSERT OR IGNORE INTO dedup (sender, message_id, received_at) VALUES (?1, ?2, ?3)",
             params![&m.from.0[..], &m.message_id[..], i(now)],
@@ -114,11 +193,11 @@ impl Store {
                 i(m.sent_at),
                 i(now),
                 body,
-                &m.signature[..],
-                m.batch_root.as_ref().map(|r| &r[..]),
-                m.batch_root.map(|_| path),
-                m.batch_index,
-                m.batch_count,
+                &m.proof.signature().to_bytes()[..],
+                root,
+                path,
+                place.map(|p| p.0),
+                place.map(|p| p.1),
             ],
         )?;
         Ok(if inserted == 0 {
@@ -172,20 +251,43 @@ impl Store {
                         to: address(to)?,
                         sent_at: u(sent),
                         body,
-                        signature: fixed(sig, "signature length")?,
-                        batch_root: root.map(|r| fixed(r, "batch root length")).transpose()?,
-                        batch_path: path
-                            .chunks_exact(32)
-                            .map(|c| fixed(c.to_vec(), "batch path"))
-                            .collect::<Result<_, _>>()?,
-                        batch_index: index,
-                        batch_count: count,
+                        proof: stored_proof(sig, root, &path, index, count)?,
                     },
                 });
             }
             Ok(out)
         })
     }
+}
+
+/// A row's proof columns as one value (`Corrupt` if they do not fit).
+fn stored_proof(
+    signature: Vec<u8>,
+    root: Option<Vec<u8>>,
+    path: &[u8],
+    index: Option<u32>,
+    count: Option<u32>,
+) -> Result<ReceivedProof, StoreError> {
+    let signature: [u8; 65] = fixed(signature, "signature length")?;
+    let signature =
+        Signature::from_bytes(&signature).map_err(|_| StoreError::Corrupt("signature"))?;
+    let Some(root) = root else {
+        return Ok(ReceivedProof::Single { signature });
+    };
+    let place = match (index, count) {
+        (Some(i), Some(c)) => Some((i, c)),
+        (None, None) => None,
+        _ => return Err(StoreError::Corrupt("batch index without count")),
+    };
+    Ok(ReceivedProof::Batch {
+        signature,
+        root: fixed(root, "batch root length")?,
+        path: path
+            .chunks_exact(32)
+            .map(|c| fixed(c.to_vec(), "batch path"))
+            .collect::<Result<_, _>>()?,
+        place,
+    })
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ pub mod replay;
 pub mod schema;
 mod sealing;
 
-pub use inbox::{InboxEntry, ReceivedMessage, Stored};
+pub use inbox::{InboxEntry, ReceivedMessage, ReceivedProof, Stored};
 pub use outbox::{OutboxEntry, OutboxState, OutgoingMessage, backoff};
 pub use schema::MIGRATIONS;
 
@@ -309,11 +309,14 @@ pub(crate) mod testutil {
             to: addr(1),
             sent_at: 50,
             body: "hi".into(),
-            signature: [7; 65],
-            batch_root: Some([4; 32]),
-            batch_path: vec![[5; 32], [6; 32]],
-            batch_index: Some(1),
-            batch_count: Some(3),
+            proof: super::ReceivedProof::Batch {
+                signature: chainmail_core::SecretKey::from_bytes(&[7; 32])
+                    .unwrap()
+                    .sign_digest(&[id; 32]),
+                root: [4; 32],
+                path: vec![[5; 32], [6; 32]],
+                place: Some((1, 3)),
+            },
         }
     }
 }

@@ -103,10 +103,22 @@ mod tests {
             let tx = c.transaction().unwrap();
             tx.execute_batch(MIGRATIONS[0]).unwrap();
             tx.pragma_update(None, "user_version", 1).unwrap();
+            // A batch-signed row of schema 1: root and path, no place.
+            let sig = chainmail_core::SecretKey::from_bytes(&[7; 32])
+                .unwrap()
+                .sign_digest(&[1; 32]);
             tx.execute(
-                "INSERT INTO inbox (message_id, sender, recipient, sent_at, received_at, body, signature)
-                 VALUES (?1, ?2, ?3, 1, 2, 'old', ?4)",
-                params![&[1u8; 16][..], &[9u8; 20][..], &[1u8; 20][..], &[7u8; 65][..]],
+                "INSERT INTO inbox (message_id, sender, recipient, sent_at, received_at, body, signature,
+                    batch_root, batch_path)
+                 VALUES (?1, ?2, ?3, 1, 2, 'old', ?4, ?5, ?6)",
+                params![
+                    &[1u8; 16][..],
+                    &[9u8; 20][..],
+                    &[1u8; 20][..],
+                    &sig.to_bytes()[..],
+                    &[4u8; 32][..],
+                    &[5u8; 32][..]
+                ],
             )
             .unwrap();
             tx.commit().unwrap();
@@ -115,7 +127,17 @@ mod tests {
         assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as u32);
         let rows = s.inbox_after(0, 10).unwrap();
         assert_eq!(rows[0].message.body, "old");
-        assert_eq!(rows[0].message.batch_index, None);
+        let proof = &rows[0].message.proof;
+        assert!(
+            matches!(proof, crate::store::ReceivedProof::Batch { root, path, place: None, .. }
+                if *root == [4; 32] && *path == vec![[5; 32]]),
+            "{proof:?}"
+        );
+        assert_eq!(
+            proof.message_proof(),
+            None,
+            "not provable without its place"
+        );
     }
 
     #[test]

@@ -158,11 +158,9 @@ mod tests {
                     to: secret.address(),
                     sent_at: 1,
                     body: "legacy-incoming-cleartext".into(),
-                    signature: [0; 65],
-                    batch_root: None,
-                    batch_path: vec![],
-                    batch_index: None,
-                    batch_count: None,
+                    proof: crate::store::ReceivedProof::Single {
+                        signature: secret.sign_digest(&[3; 32]),
+                    },
                 },
                 2,
             )
