@@ -267,9 +267,11 @@ mod tests {
         let p = pair();
         let (mut b, mut a) = p.endpoints(Signing::Each).unwrap();
         let mut socks = tcp_pair().unwrap();
-        // A 64 KiB body cannot fit one signed Deliver frame.
-        let e = stream(&mut b, &mut a, &mut socks, &vec![0; 64 * 1024], 1, 2).unwrap_err();
-        assert!(format!("{e:#}").contains("frame limit"), "{e:#}");
+        // A body above the protocol's limit cannot be signed: the run ends
+        // with the signer's error.
+        let body = vec![0; chainmail_core::wire::MAX_BODY + 1];
+        let e = stream(&mut b, &mut a, &mut socks, &body, 1, 2).unwrap_err();
+        assert!(format!("{e:#}").contains("byte limit"), "{e:#}");
     }
 
     #[test]
