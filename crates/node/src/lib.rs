@@ -1,6 +1,6 @@
 #![doc = include_str!("../README.md")]
 
-mod clock;
+pub mod clock;
 pub mod config;
 pub mod handshake;
 pub mod home;
@@ -17,6 +17,7 @@ pub mod transport;
 
 pub use store::contacts;
 
+pub use clock::Clock;
 pub use inbound::{run, serve};
 pub use node::{Node, NodeError, NodeOptions};
 pub use outbound::{
