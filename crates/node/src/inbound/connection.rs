@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use chainmail_core::wire::{Close, CloseReason, MessageError, Wire};
 use chainmail_core::{Address, StatusError};
-use tokio::time::Instant;
 use tracing::{debug, info};
 
 use super::receive::receive;

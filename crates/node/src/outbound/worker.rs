@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use chainmail_core::Address;
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::attempt::deliver;
