@@ -23,6 +23,30 @@ use super::{Running, new_key, test_limits};
 /// Virtual Unix time when a world starts (2030-01-01).
 pub const START: u64 = 1_893_456_000;
 
+/// Real time a world may live. Virtual-time bounds (`wait_until`, timeouts)
+/// cannot stop a busy loop, since paused time only moves when every task
+/// waits: this guard aborts the test binary instead of letting it hang. A
+/// bound against a hang, not a speed assertion.
+const REAL_TIME_GUARD: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Aborts the process unless dropped within [`REAL_TIME_GUARD`].
+struct HangGuard(#[allow(dead_code)] std::sync::mpsc::Sender<()>);
+
+impl HangGuard {
+    fn new() -> Self {
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                rx.recv_timeout(REAL_TIME_GUARD)
+            {
+                eprintln!("a virtual-time test ran {REAL_TIME_GUARD:?} of real time: busy loop?");
+                std::process::abort();
+            }
+        });
+        HangGuard(tx)
+    }
+}
+
 /// One chain, one network, one clock.
 pub struct World {
     pub clock: Clock,
@@ -31,6 +55,7 @@ pub struct World {
     pub dir: tempfile::TempDir,
     next_ip: AtomicU8,
     last_sequence: AtomicU64,
+    _guard: HangGuard,
 }
 
 /// A registered identity whose node listens at `endpoint` on the network.
@@ -68,6 +93,7 @@ impl World {
             dir,
             next_ip: AtomicU8::new(1),
             last_sequence: AtomicU64::new(0),
+            _guard: HangGuard::new(),
         }
     }
 
