@@ -162,7 +162,13 @@ async fn initiate_inner(
     };
     let (session, confirm) = state.read_t_a2(&t_a2)?;
     stream.write_all(&confirm).await?;
-    Ok(SecureStream::new(stream, reader, session, peer_key, node.clock().clone()))
+    Ok(SecureStream::new(
+        stream,
+        reader,
+        session,
+        peer_key,
+        node.clock().clone(),
+    ))
 }
 
 /// Alice's side: reads T_B1, checks it locally (signature first, so no
@@ -226,5 +232,11 @@ async fn accept_inner(node: &Node, mut stream: BoxLink) -> Result<SecureStream, 
         Opened::Confirmed => {}
         Opened::Data(_) => return Err(SessionError::NotConfirmed),
     }
-    Ok(SecureStream::new(stream, reader, session, peer_key, node.clock().clone()))
+    Ok(SecureStream::new(
+        stream,
+        reader,
+        session,
+        peer_key,
+        node.clock().clone(),
+    ))
 }

@@ -13,12 +13,12 @@ use chainmail_core::handshake::StaticShared;
 use chainmail_core::{Address, IdStatus, PublicKey, SecretKey};
 use tokio::sync::Semaphore;
 
-pub use crate::clock::unix_now;
 use crate::clock::Clock;
-use crate::transport::Dialer;
+pub use crate::clock::unix_now;
 use crate::limits::Limits;
 use crate::status_cache::StatusCache;
 use crate::store::{Store, StoreError};
+use crate::transport::Dialer;
 use crate::{inbound, outbound};
 
 /// Peers whose `ss` is cached at most.

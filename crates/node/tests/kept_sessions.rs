@@ -232,8 +232,15 @@ async fn the_worker_closes_a_kept_session_after_it_idled_keep_session() {
     let bob = w.node(&bob_key, "bob");
     let serving = w.listen(&bob, "bob:7400", true);
     let send_ok = async |text: &str| {
-        let out = send(&bob, alice_key.address(), text, TIMEOUT).await.unwrap();
-        assert_eq!(out.status, SendStatus::Delivered, "{text}: {:?}", out.reason);
+        let out = send(&bob, alice_key.address(), text, TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(
+            out.status,
+            SendStatus::Delivered,
+            "{text}: {:?}",
+            out.reason
+        );
     };
 
     send_ok("m0").await;

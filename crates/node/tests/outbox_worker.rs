@@ -10,9 +10,9 @@ mod common;
 use std::time::Duration;
 
 use chainmail_core::Address;
+use chainmail_node::outbound::WORKER_DELIVERY_TIMEOUT;
 use chainmail_node::store::OutboxState;
 use chainmail_node::transport::Accept;
-use chainmail_node::outbound::WORKER_DELIVERY_TIMEOUT;
 use chainmail_node::{Node, NodeOptions};
 use common::virt::World;
 use common::*;
@@ -62,7 +62,13 @@ async fn a_blackholed_peer_does_not_hold_up_a_healthy_one() {
     // worker serving peers one by one would dial it first and wait out its
     // 30 s delivery timeout before trying the healthy peer.
     let t = w.now();
-    let void = signed_message(&w.reg, &bob_key, hole_key.address(), "into the void", t - 10);
+    let void = signed_message(
+        &w.reg,
+        &bob_key,
+        hole_key.address(),
+        "into the void",
+        t - 10,
+    );
     let hello = signed_message(&w.reg, &bob_key, healthy.id(), "hello", t);
     bob.store().enqueue(&void, t - 10).unwrap();
     bob.store().enqueue(&hello, t).unwrap();
@@ -105,7 +111,10 @@ async fn a_blackholed_peer_does_not_hold_up_a_healthy_one() {
     let e = bob.store().outbox_entry(&void.message_id).unwrap().unwrap();
     assert_eq!(e.state, OutboxState::Queued);
     assert!(e.next_attempt_at > e.created_at, "{e:?}");
-    assert!(closed(&mut hole_conn).await, "the timed-out attempt left its connection open");
+    assert!(
+        closed(&mut hole_conn).await,
+        "the timed-out attempt left its connection open"
+    );
 
     running.stop().await;
     healthy.running.stop().await;

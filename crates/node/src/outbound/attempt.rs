@@ -57,19 +57,13 @@ pub(super) async fn attempt(
     let now = node.now();
     if error.is_permanent() {
         warn!(to = %to, %reason, "recipient refused for good; rejecting its messages");
-        if let Err(e) = node
-            .db(move |s| s.reject_peer(&to, &reason, now))
-            .await
-        {
+        if let Err(e) = node.db(move |s| s.reject_peer(&to, &reason, now)).await {
             warn!(error = %e, "could not record the rejection");
         }
         report.outcome = DeliveryOutcome::Rejected { reason: error };
     } else {
         debug!(to = %to, %reason, "delivery postponed");
-        if let Err(e) = node
-            .db(move |s| s.record_failure(&to, &reason, now))
-            .await
-        {
+        if let Err(e) = node.db(move |s| s.record_failure(&to, &reason, now)).await {
             warn!(error = %e, "could not record the failed attempt");
         }
         report.outcome = DeliveryOutcome::Pending { reason: error };

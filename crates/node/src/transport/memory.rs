@@ -64,7 +64,10 @@ impl MemoryNetwork {
         let tx = self.lock().get(endpoint).cloned().ok_or_else(|| {
             io::Error::new(io::ErrorKind::ConnectionRefused, "nobody listens there")
         })?;
-        let port = self.next_port.fetch_add(1, Ordering::Relaxed).wrapping_add(1);
+        let port = self
+            .next_port
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_add(1);
         let (ours, theirs) = tokio::io::duplex(PIPE_BUFFER);
         tx.try_send((theirs, SocketAddr::new(from, port)))
             .map_err(|_| io::Error::new(io::ErrorKind::ConnectionRefused, "listener gone"))?;

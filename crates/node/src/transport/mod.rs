@@ -136,7 +136,10 @@ impl SecureStream {
     pub async fn recv(&mut self) -> Result<Wire, TransportError> {
         let mut record = self.reader.next(&mut self.stream).await?;
         // Decrypted where it lies: the record is ours, no copy needed.
-        match self.session.open_in_place(&mut record, self.clock.now_unix())? {
+        match self
+            .session
+            .open_in_place(&mut record, self.clock.now_unix())?
+        {
             OpenedInPlace::Data(bytes) => Ok(Wire::decode(bytes)?),
             OpenedInPlace::Confirmed => {
                 Err(chainmail_core::session::SessionError::UnexpectedConfirm.into())

@@ -8,7 +8,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use chainmail_chain::{ChainSpec, Registry, RpcOptions};
 use chainmail_core::eip712::{Certificate, Endpoint, Revocation, Signed};
@@ -104,7 +104,12 @@ impl World {
 
     /// A source address of its own (the rate limit is per source IP).
     pub fn new_ip(&self) -> IpAddr {
-        IpAddr::V4(Ipv4Addr::new(10, 0, 0, self.next_ip.fetch_add(1, Ordering::Relaxed)))
+        IpAddr::V4(Ipv4Addr::new(
+            10,
+            0,
+            0,
+            self.next_ip.fetch_add(1, Ordering::Relaxed),
+        ))
     }
 
     /// Registers `key` for a day from now.
