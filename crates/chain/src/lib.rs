@@ -44,13 +44,26 @@ pub async fn open_with(
     payer: Option<&SecretKey>,
     options: &RpcOptions,
 ) -> Result<Arc<dyn Registry>, ChainError> {
+    open_with_clock(spec, registry, payer, options, embedded::system_clock()).await
+}
+
+/// Like [`open_with`], the embedded chain stamping its blocks with `clock`
+/// (the node's, so that a test advancing virtual time moves the chain too);
+/// an rpc chain has its own time and ignores it.
+pub async fn open_with_clock(
+    spec: &ChainSpec,
+    registry: Option<Address>,
+    payer: Option<&SecretKey>,
+    options: &RpcOptions,
+    clock: embedded::Clock,
+) -> Result<Arc<dyn Registry>, ChainError> {
     match spec {
         ChainSpec::Embedded(path) => {
             let path = match path {
                 Some(p) => p.clone(),
                 None => embedded::default_path()?,
             };
-            let chain = EmbeddedRegistry::open(&path).await?;
+            let chain = EmbeddedRegistry::open_with_clock(&path, clock).await?;
             if let Some(r) = registry
                 && r != embedded::registry_address()
             {

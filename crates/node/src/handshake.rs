@@ -1,9 +1,9 @@
 //! The handshake over a socket, both sides: the core's state machines
-//! driven over a `TcpStream` (initiator: T_B1 →, ← T_A2, confirm →;
+//! driven over a connection (initiator: T_B1 →, ← T_A2, confirm →;
 //! responder: ← T_B1, the admission `policy`, T_A2 →,
 //! ← confirm), ending in a [`SecureStream`].
 //!
-//! Time comes from the system clock and randomness from the OS here; the
+//! Time comes from the node's [`Clock`](crate::Clock) and randomness from the OS here; the
 //! core takes both as arguments.
 
 use chainmail_chain::ChainError;
@@ -12,14 +12,12 @@ use chainmail_core::session::Opened;
 use chainmail_core::{Address, PublicKey, StatusError};
 use rand::TryRngCore;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::debug;
 
-use crate::clock::unix_now;
 use crate::node::{Node, NodeError};
 use crate::policy;
-use crate::transport::{RecordReader, SecureStream, TransportError};
+use crate::transport::{BoxLink, Link, RecordReader, SecureStream, TransportError};
 
 /// Why a session could not be set up. Detailed for the local log; the peer
 /// is never told more than that the handshake failed.
@@ -108,7 +106,20 @@ fn os_rng() -> rand::rngs::OsRng {
 /// judged again here. Fails with [`SessionError::Timeout`] at `deadline`.
 pub async fn initiate(
     node: &Node,
-    stream: TcpStream,
+    stream: impl Link,
+    peer: Address,
+    peer_key: PublicKey,
+    peer_valid_until: u64,
+    deadline: Instant,
+) -> Result<SecureStream, SessionError> {
+    let stream: BoxLink = Box::new(stream);
+    initiate_boxed(node, stream, peer, peer_key, peer_valid_until, deadline).await
+}
+
+/// [`initiate`] over a connection already boxed (the dialer's).
+pub(crate) async fn initiate_boxed(
+    node: &Node,
+    stream: BoxLink,
     peer: Address,
     peer_key: PublicKey,
     peer_valid_until: u64,
@@ -124,7 +135,7 @@ pub async fn initiate(
 
 async fn initiate_inner(
     node: &Node,
-    mut stream: TcpStream,
+    mut stream: BoxLink,
     peer: Address,
     peer_key: PublicKey,
     peer_valid_until: u64,
@@ -132,7 +143,7 @@ async fn initiate_inner(
     if peer_key.address() != peer {
         return Err(HandshakeError::KeyMismatch { id: peer }.into());
     }
-    let now = unix_now();
+    let now = node.now();
     let ss = node.static_shared(&peer_key);
     let (state, t_b1) = Initiator::start_judged(
         node.key(),
@@ -151,7 +162,13 @@ async fn initiate_inner(
     };
     let (session, confirm) = state.read_t_a2(&t_a2)?;
     stream.write_all(&confirm).await?;
-    Ok(SecureStream::new(stream, reader, session, peer_key))
+    Ok(SecureStream::new(
+        stream,
+        reader,
+        session,
+        peer_key,
+        node.clock().clone(),
+    ))
 }
 
 /// Alice's side: reads T_B1, checks it locally (signature first, so no
@@ -161,7 +178,17 @@ async fn initiate_inner(
 /// at `deadline` (slowloris, half-open peers).
 pub async fn accept(
     node: &Node,
-    stream: TcpStream,
+    stream: impl Link,
+    deadline: Instant,
+) -> Result<SecureStream, SessionError> {
+    let stream: BoxLink = Box::new(stream);
+    accept_boxed(node, stream, deadline).await
+}
+
+/// [`accept`] over a connection already boxed (the listener's).
+pub(crate) async fn accept_boxed(
+    node: &Node,
+    stream: BoxLink,
     deadline: Instant,
 ) -> Result<SecureStream, SessionError> {
     tokio::time::timeout_at(deadline, accept_inner(node, stream))
@@ -169,7 +196,7 @@ pub async fn accept(
         .map_err(|_| SessionError::Timeout)?
 }
 
-async fn accept_inner(node: &Node, mut stream: TcpStream) -> Result<SecureStream, SessionError> {
+async fn accept_inner(node: &Node, mut stream: BoxLink) -> Result<SecureStream, SessionError> {
     let mut reader = RecordReader::new();
     let t_b1 = reader.next(&mut stream).await?;
     // The permit covers the costly part (ECDH, verify, status, sign), not
@@ -182,7 +209,7 @@ async fn accept_inner(node: &Node, mut stream: TcpStream) -> Result<SecureStream
         .await
         .map_err(|_| TransportError::Closed)?;
     let responder = Responder::new(node.key(), *node.domain());
-    let pending = responder.read_t_b1(&t_b1, unix_now())?;
+    let pending = responder.read_t_b1(&t_b1, node.now())?;
     debug!(from = %pending.initiator(), "T_B1 checked locally");
     let admitted = policy::admit(node, pending).await?;
     let peer_key = *admitted.request.initiator_key();
@@ -191,7 +218,7 @@ async fn accept_inner(node: &Node, mut stream: TcpStream) -> Result<SecureStream
     let ss = node.static_shared(&peer_key);
     let (t_a2, mut session) = admitted
         .request
-        .answer(&ss, admitted.replay, unix_now(), &mut os_rng().unwrap_err())
+        .answer(&ss, admitted.replay, node.now(), &mut os_rng().unwrap_err())
         .map_err(|e| match e {
             HandshakeError::Replay { id } => SessionError::Replay(id),
             e => e.into(),
@@ -201,9 +228,15 @@ async fn accept_inner(node: &Node, mut stream: TcpStream) -> Result<SecureStream
     // not keep the permit.
     drop(permit);
     let confirm = reader.next(&mut stream).await?;
-    match session.open(&confirm, unix_now())? {
+    match session.open(&confirm, node.now())? {
         Opened::Confirmed => {}
         Opened::Data(_) => return Err(SessionError::NotConfirmed),
     }
-    Ok(SecureStream::new(stream, reader, session, peer_key))
+    Ok(SecureStream::new(
+        stream,
+        reader,
+        session,
+        peer_key,
+        node.clock().clone(),
+    ))
 }

@@ -1,7 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod archive;
-mod clock;
+pub mod clock;
 pub mod config;
 pub mod handshake;
 pub mod home;
@@ -18,6 +18,7 @@ pub mod transport;
 
 pub use store::contacts;
 
+pub use clock::Clock;
 pub use inbound::{run, serve};
 pub use node::{Node, NodeError, NodeOptions};
 pub use outbound::{

@@ -5,7 +5,7 @@
 //! share (identity, registry, store, status cache) through methods.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chainmail_chain::{ChainError, Registry};
 use chainmail_core::eip712::Domain;
@@ -13,10 +13,12 @@ use chainmail_core::handshake::StaticShared;
 use chainmail_core::{Address, IdStatus, PublicKey, SecretKey};
 use tokio::sync::Semaphore;
 
+use crate::clock::Clock;
 pub use crate::clock::unix_now;
 use crate::limits::Limits;
 use crate::status_cache::StatusCache;
 use crate::store::{Store, StoreError};
+use crate::transport::Dialer;
 use crate::{inbound, outbound};
 
 /// Peers whose `ss` is cached at most.
@@ -48,6 +50,13 @@ pub struct NodeOptions {
     /// revoked within the last TTL is refused at once). When the chain
     /// cannot be asked, the session is refused (fails closed).
     pub verify_on_chain: bool,
+    /// Where wall time and timers come from: the system clock by default; a
+    /// virtual one ([`Clock::fixed_start`]) in tests, shared with the
+    /// embedded chain.
+    pub clock: Clock,
+    /// How the node reaches an endpoint: TCP by default; in-memory streams
+    /// in tests.
+    pub dialer: Dialer,
 }
 
 impl Default for NodeOptions {
@@ -57,6 +66,8 @@ impl Default for NodeOptions {
             max_age: DEFAULT_MAX_AGE,
             contacts_only: false,
             verify_on_chain: false,
+            clock: Clock::system(),
+            dialer: Dialer::tcp(),
         }
     }
 }
@@ -197,6 +208,16 @@ impl Node {
         &self.inner.options
     }
 
+    /// The clock the node reads wall time and timers from.
+    pub fn clock(&self) -> &Clock {
+        &self.inner.options.clock
+    }
+
+    /// Unix seconds now, from the node's clock.
+    pub(crate) fn now(&self) -> u64 {
+        self.inner.options.clock.now_unix()
+    }
+
     /// This identity's secret key (signing, the handshake).
     pub(crate) fn key(&self) -> &SecretKey {
         &self.inner.key
@@ -237,7 +258,7 @@ impl Node {
 
     /// The status of `id`, from the cache if fresh, else from the chain.
     pub(crate) async fn status(&self, id: Address) -> Result<IdStatus, ChainError> {
-        if let Some(s) = self.inner.status_cache.get(&id, Instant::now()) {
+        if let Some(s) = self.inner.status_cache.get(&id, self.clock().instant()) {
             return Ok(s);
         }
         self.fresh_status(id).await
@@ -246,7 +267,7 @@ impl Node {
     /// The status of `id` straight from the chain (refreshing the cache).
     pub(crate) async fn fresh_status(&self, id: Address) -> Result<IdStatus, ChainError> {
         let s = self.inner.registry.status(id).await?;
-        self.inner.status_cache.put(id, s, Instant::now());
+        self.inner.status_cache.put(id, s, self.clock().instant());
         Ok(s)
     }
 

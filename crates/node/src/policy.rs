@@ -17,7 +17,7 @@ use chainmail_core::{Address, IdStatus, StatusError, hash};
 use tracing::debug;
 
 use crate::handshake::SessionError;
-use crate::node::{Node, unix_now};
+use crate::node::Node;
 
 /// How long a replay-cache entry is kept past the request's T: a request is
 /// refused as stale once T + skew is past, so T + skew + margin covers every
@@ -53,7 +53,7 @@ pub(crate) async fn admit<'k>(
     // The one judgment of both statuses (and T's freshness after the
     // lookups) is the core's; only the replay check is left.
     let request = pending
-        .judge(&initiator_status, &own_status, unix_now())
+        .judge(&initiator_status, &own_status, node.now())
         .map_err(|e| status_refusal(e, node.address()))?;
     let fresh = record_replay(node, &request).await?;
     if node.options().verify_on_chain && fresh {

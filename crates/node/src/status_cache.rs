@@ -4,9 +4,10 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chainmail_core::{Address, IdStatus};
+use tokio::time::Instant;
 
 /// Bounded TTL cache of [`IdStatus`] by ID.
 #[derive(Debug)]

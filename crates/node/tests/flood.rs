@@ -1,7 +1,8 @@
 //! A flood of T_B1s does not turn into a flood of chain calls: junk is
 //! refused by local checks before any lookup, and genuine requests hit the
 //! status cache. The registry is the real embedded one, wrapped to count
-//! the calls that reach it. Also: the per-source rate limit.
+//! the calls that reach it. Also, on the in-memory network under virtual
+//! time: the per-source rate limit, and its bucket refilling.
 
 mod common;
 
@@ -18,9 +19,10 @@ use chainmail_core::handshake::Initiator;
 use chainmail_core::{Address, IdStatus, PublicKey};
 use chainmail_node::limits::Limits;
 use chainmail_node::store::Store;
-use chainmail_node::{Node, NodeOptions, SendStatus, send};
+use chainmail_node::{DeliveryOutcome, Node, NodeOptions, SendStatus, deliver, send};
+use common::virt::World;
 use common::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// The real registry, counting lookups.
@@ -75,7 +77,7 @@ impl Registry for Counting {
     }
 }
 
-async fn drain(mut s: TcpStream) -> usize {
+async fn drain(mut s: impl AsyncRead + Unpin) -> usize {
     let mut n = 0;
     let mut buf = [0u8; 1024];
     let done = tokio::time::timeout(Duration::from_secs(30), async {
@@ -160,43 +162,62 @@ async fn t_b1_flood_costs_at_most_one_lookup_per_id() {
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn per_source_rate_limit_closes_excess_connections() {
-    let dir = tempfile::tempdir().unwrap();
-    let reg = chain(dir.path()).await;
+#[tokio::test(start_paused = true)]
+async fn per_source_rate_limit_closes_excess_connections_until_it_refills() {
+    let w = World::new().await;
     let alice_key = new_key();
-    register(&reg, &alice_key).await;
-    let alice = node_with(
-        &reg,
+    w.register(&alice_key).await;
+    // Three connections, then one more every 10 s.
+    let refill = Duration::from_secs(10);
+    let alice = w.node_with(
         &alice_key,
-        dir.path(),
         "alice",
         NodeOptions {
             limits: Limits {
-                handshake_timeout: Duration::from_secs(2),
-                // Three connections, then (practically) no refill.
-                per_ip_rate: 1e-6,
+                per_ip_rate: 1.0 / refill.as_secs_f64(),
                 per_ip_burst: 3.0,
-                ..Limits::default()
+                ..test_limits()
             },
-            ..NodeOptions::default()
+            ..w.options()
         },
     );
-    let running = listen(&alice).await;
-    set_endpoint(&reg, &alice_key, &running.addr.to_string()).await;
+    let running = w.listen(&alice, "alice:7400", false);
+    w.set_endpoint(&alice_key, "alice:7400").await;
+    let source = w.new_ip();
     for _ in 0..3 {
-        let mut s = TcpStream::connect(running.addr).await.unwrap();
+        let mut s = w.net.connect("alice:7400", source).unwrap();
         s.write_all(b"junk junk junk junk junk").await.unwrap();
         drain(s).await;
     }
-    // The bucket for 127.0.0.1 is empty: even an honest sender from the
-    // same address is turned away (and its message stays queued).
-    let bob = peer(&reg, dir.path(), "bob").await;
-    let out = send(&bob.node, alice_key.address(), "too soon", TIMEOUT)
+    // The bucket for this address is empty: even an honest sender from it
+    // is turned away (and its message stays queued)…
+    let bob_key = new_key();
+    w.register(&bob_key).await;
+    let bob = w.node_with(
+        &bob_key,
+        "bob",
+        NodeOptions {
+            dialer: w.net.dialer(source),
+            ..w.options()
+        },
+    );
+    let queued = send(&bob, alice_key.address(), "too soon", TIMEOUT)
         .await
         .unwrap();
-    assert_eq!(out.status, SendStatus::Queued, "{:?}", out.reason);
+    assert_eq!(queued.status, SendStatus::Queued, "{:?}", queued.reason);
     assert!(alice.store().inbox_after(0, 10).unwrap().is_empty());
+    // …while another address is served.
+    let carol = w.peer("carol").await;
+    let out = send(&carol.node, alice_key.address(), "hi", TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(out.status, SendStatus::Delivered, "{:?}", out.reason);
+    // Once the bucket has refilled a token, the queued message goes.
+    tokio::time::sleep(refill).await;
+    let report = deliver(&bob, alice_key.address(), TIMEOUT).await;
+    assert_eq!(report.outcome, DeliveryOutcome::Delivered);
+    assert_eq!(report.delivered, vec![queued.message_id]);
+    assert_eq!(alice.store().inbox_after(0, 10).unwrap().len(), 2);
     running.stop().await;
-    bob.running.stop().await;
+    carol.running.stop().await;
 }

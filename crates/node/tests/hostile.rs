@@ -1,8 +1,12 @@
-//! What a hostile network can do to a listening node, over real sockets: a
-//! replayed connection, garbage, oversized length prefixes, slowloris and
-//! half-open handshakes — each ends in a closed connection and a bounded
-//! cost, and the node keeps serving honest peers meanwhile. Also: an open
-//! session is closed with `PeerRevoked` once the peer is revoked.
+//! What a hostile network can do to a listening node: a replayed connection
+//! (over real sockets, through a recording proxy); garbage, oversized
+//! length prefixes, slowloris and half-open handshakes (on the in-memory
+//! network under virtual time, so the handshake timeout passes at once) —
+//! each ends in a closed connection and a bounded cost, and the node keeps
+//! serving honest peers meanwhile. Also, under virtual time: an open
+//! session is closed with `PeerRevoked` at the first re-check after the
+//! peer is revoked, and a peer sending only acks is closed at the idle
+//! timeout.
 
 mod common;
 
@@ -15,13 +19,14 @@ use chainmail_core::wire::{CloseReason, Wire};
 use chainmail_node::handshake;
 use chainmail_node::limits::Limits;
 use chainmail_node::{NodeOptions, SendStatus, send};
+use common::virt::World;
 use common::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Reads until the server closes the connection; returns what it sent. The
 /// timeout is an upper bound against a hang, not a speed assertion.
-async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+async fn read_until_closed(stream: &mut (impl AsyncRead + Unpin)) -> Vec<u8> {
     let mut got = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(30), async {
         let mut buf = [0u8; 4096];
@@ -104,33 +109,33 @@ async fn replayed_connection_stores_nothing_new() {
     bob.running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn bad_inputs_cost_a_timeout_and_the_node_keeps_serving() {
-    let dir = tempfile::tempdir().unwrap();
-    let reg = chain(dir.path()).await;
-    let alice = peer(&reg, dir.path(), "alice").await;
-    let bob = peer(&reg, dir.path(), "bob").await;
-    let addr = alice.running.addr;
+    let w = World::new().await;
+    let alice = w.peer("alice").await;
+    let bob = w.peer("bob").await;
+    let at = alice.endpoint.clone();
+    let connect = || w.net.connect(&at, w.new_ip()).unwrap();
 
     // Slowloris: many connections that send two bytes of a length prefix
     // and stall (more than the handshake cap of 4), plus half-open
     // handshakes that get T_A2 and never confirm.
     let mut stalled = Vec::new();
     for _ in 0..20 {
-        let mut s = TcpStream::connect(addr).await.unwrap();
+        let mut s = connect();
         s.write_all(&[0, 0]).await.unwrap();
         stalled.push(s);
     }
     let mut half_open = Vec::new();
     for _ in 0..6 {
-        let mut s = TcpStream::connect(addr).await.unwrap();
-        let status = reg.status(alice.id()).await.unwrap();
+        let mut s = connect();
+        let status = w.reg.status(alice.id()).await.unwrap();
         let (_state, t_b1) = Initiator::start(
             &bob.key,
-            &reg.domain(),
+            &w.reg.domain(),
             &alice.key.public_key(),
             &status,
-            now(),
+            w.now(),
             &mut rand::rng(),
         )
         .unwrap();
@@ -144,7 +149,9 @@ async fn bad_inputs_cost_a_timeout_and_the_node_keeps_serving() {
         .unwrap();
     assert_eq!(out.status, SendStatus::Delivered, "{:?}", out.reason);
 
-    // Each bad connection is closed by the node (handshake timeout).
+    // Each bad connection is closed by the node at the handshake timeout.
+    let handshake_timeout = test_limits().handshake_timeout;
+    let started = tokio::time::Instant::now();
     for mut s in stalled {
         assert!(read_until_closed(&mut s).await.is_empty());
     }
@@ -153,6 +160,10 @@ async fn bad_inputs_cost_a_timeout_and_the_node_keeps_serving() {
         let got = read_until_closed(&mut s).await;
         assert_eq!(got.len(), 4 + chainmail_core::handshake::T_A2_LEN);
     }
+    assert!(
+        started.elapsed() < handshake_timeout * 2,
+        "the bad connections outlived the handshake timeout"
+    );
 
     // Garbage of several shapes: closed at once, nothing stored.
     let cases: Vec<(&str, Vec<u8>)> = vec![
@@ -181,7 +192,7 @@ async fn bad_inputs_cost_a_timeout_and_the_node_keeps_serving() {
         ),
     ];
     for (name, bytes) in cases {
-        let mut s = TcpStream::connect(addr).await.unwrap();
+        let mut s = connect();
         s.write_all(&bytes).await.unwrap();
         assert!(read_until_closed(&mut s).await.is_empty(), "{name}");
     }
@@ -197,31 +208,31 @@ async fn bad_inputs_cost_a_timeout_and_the_node_keeps_serving() {
     bob.running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn open_session_closed_when_peer_is_revoked() {
-    let dir = tempfile::tempdir().unwrap();
-    let reg = chain(dir.path()).await;
+    let w = World::new().await;
     let alice_key = new_key();
-    register(&reg, &alice_key).await;
-    let alice = node_with(
-        &reg,
+    w.register(&alice_key).await;
+    // The default re-check interval (minutes): virtual time passes it at once.
+    let recheck_interval = Limits::default().recheck_interval;
+    let alice = w.node_with(
         &alice_key,
-        dir.path(),
         "alice",
         NodeOptions {
             limits: Limits {
-                recheck_interval: Duration::from_millis(300),
+                recheck_interval,
+                idle_timeout: recheck_interval * 10,
                 ..test_limits()
             },
-            ..NodeOptions::default()
+            ..w.options()
         },
     );
-    let running = listen(&alice).await;
+    let running = w.listen(&alice, "alice:7400", false);
     let bob_key = new_key();
-    register(&reg, &bob_key).await;
-    let bob = common::node(&reg, &bob_key, dir.path(), "bob");
+    w.register(&bob_key).await;
+    let bob = w.node(&bob_key, "bob");
 
-    let stream = TcpStream::connect(running.addr).await.unwrap();
+    let stream = w.net.connect("alice:7400", w.new_ip()).unwrap();
     let mut session = handshake::initiate(
         &bob,
         stream,
@@ -232,8 +243,9 @@ async fn open_session_closed_when_peer_is_revoked() {
     )
     .await
     .unwrap();
-    revoke(&reg, &bob_key).await;
-    let got = tokio::time::timeout(Duration::from_secs(30), session.recv())
+    let accepted = tokio::time::Instant::now();
+    w.revoke(&bob_key).await;
+    let got = tokio::time::timeout(recheck_interval * 2, session.recv())
         .await
         .expect("closed within the recheck interval")
         .unwrap();
@@ -241,37 +253,39 @@ async fn open_session_closed_when_peer_is_revoked() {
         Wire::Close(c) => assert_eq!(c.reason, CloseReason::PeerRevoked),
         other => panic!("expected a close, got {other:?}"),
     }
+    assert!(
+        accepted.elapsed() >= recheck_interval - Duration::from_secs(1),
+        "closed before the first re-check"
+    );
     running.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn stray_acks_do_not_keep_a_session_alive() {
     // An authenticated peer that sends nothing but `Ack`s (cheap, and
     // meaningless on a session where the node sent nothing) is idle: the
     // session closes at the idle timeout, however many acks it sends.
-    let dir = tempfile::tempdir().unwrap();
-    let reg = chain(dir.path()).await;
+    let w = World::new().await;
     let alice_key = new_key();
-    register(&reg, &alice_key).await;
-    let idle_timeout = Duration::from_secs(1);
-    let alice = node_with(
-        &reg,
+    w.register(&alice_key).await;
+    // The default idle timeout (minutes): virtual time passes it at once.
+    let idle_timeout = Limits::default().idle_timeout;
+    let alice = w.node_with(
         &alice_key,
-        dir.path(),
         "alice",
         NodeOptions {
             limits: Limits {
                 idle_timeout,
                 ..test_limits()
             },
-            ..NodeOptions::default()
+            ..w.options()
         },
     );
-    let running = listen(&alice).await;
+    let running = w.listen(&alice, "alice:7400", false);
     let bob_key = new_key();
-    register(&reg, &bob_key).await;
-    let bob = common::node(&reg, &bob_key, dir.path(), "bob");
-    let stream = TcpStream::connect(running.addr).await.unwrap();
+    w.register(&bob_key).await;
+    let bob = w.node(&bob_key, "bob");
+    let stream = w.net.connect("alice:7400", w.new_ip()).unwrap();
     let mut session = handshake::initiate(
         &bob,
         stream,

@@ -201,3 +201,68 @@ async fn idle_kept_sessions_make_room_when_connections_run_short() {
         s.running.stop().await;
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_worker_closes_a_kept_session_after_it_idled_keep_session() {
+    use chainmail_node::NodeOptions;
+    use chainmail_node::limits::Limits;
+    use chainmail_node::outbound::KEEP_SESSION;
+
+    // Virtual time on the in-memory network: the minute a kept session
+    // lives passes at once.
+    let w = common::virt::World::new().await;
+    let alice_key = new_key();
+    w.register(&alice_key).await;
+    let alice = w.node_with(
+        &alice_key,
+        "alice",
+        NodeOptions {
+            limits: Limits {
+                // Long: only the sender's housekeeping closes the session.
+                idle_timeout: KEEP_SESSION * 10,
+                ..test_limits()
+            },
+            ..w.options()
+        },
+    );
+    let running = w.listen(&alice, "alice:7400", false);
+    w.set_endpoint(&alice_key, "alice:7400").await;
+    let bob_key = new_key();
+    w.register(&bob_key).await;
+    let bob = w.node(&bob_key, "bob");
+    let serving = w.listen(&bob, "bob:7400", true);
+    let send_ok = async |text: &str| {
+        let out = send(&bob, alice_key.address(), text, TIMEOUT)
+            .await
+            .unwrap();
+        assert_eq!(
+            out.status,
+            SendStatus::Delivered,
+            "{text}: {:?}",
+            out.reason
+        );
+    };
+
+    send_ok("m0").await;
+    assert_eq!(handshakes(w.dir.path(), "alice"), 1);
+    // Within KEEP_SESSION the kept session carries the next message (and
+    // is idle again from then).
+    tokio::time::sleep(KEEP_SESSION - Duration::from_secs(20)).await;
+    assert_eq!(alice.open_connections(), 1);
+    send_ok("m1").await;
+    assert_eq!(handshakes(w.dir.path(), "alice"), 1);
+    let last_use = tokio::time::Instant::now();
+    // The worker's housekeeping closes it once idle for KEEP_SESSION.
+    wait_until("the kept session closed", || alice.open_connections() == 0).await;
+    assert!(
+        last_use.elapsed() >= KEEP_SESSION,
+        "closed before it idled KEEP_SESSION"
+    );
+    send_ok("m2").await;
+    assert_eq!(handshakes(w.dir.path(), "alice"), 2);
+    let inbox = alice.store().inbox_after(0, 10).unwrap();
+    assert_eq!(inbox.len(), 3);
+
+    serving.stop().await;
+    running.stop().await;
+}

@@ -1,41 +1,33 @@
 //! The outbox worker of `serve`: messages queued while the recipient is
 //! down are delivered once it is up, across a restart of the sender (state
-//! lives in the SQLite store), exactly once.
+//! lives in the SQLite store), exactly once — after the backoff the failed
+//! attempts recorded, not before. In-memory network, virtual time: the
+//! backoff passes in milliseconds of real time.
 
 mod common;
 
 use std::time::Duration;
 
 use chainmail_node::store::OutboxState;
-use chainmail_node::{SendStatus, send, serve};
+use chainmail_node::{SendStatus, send};
+use common::virt::World;
 use common::*;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[tokio::test(start_paused = true)]
 async fn queued_while_down_delivered_after_sender_restart() {
-    let dir = tempfile::tempdir().unwrap();
-    let reg = chain(dir.path()).await;
+    let w = World::new().await;
     let alice_key = new_key();
-    register(&reg, &alice_key).await;
-    // Alice's endpoint points at a closed port: she is down.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    set_endpoint(&reg, &alice_key, &dead.to_string()).await;
+    w.register(&alice_key).await;
+    // Alice's endpoint: nobody listens there yet, she is down.
+    w.set_endpoint(&alice_key, "alice:7400").await;
 
     let bob_key = new_key();
-    register(&reg, &bob_key).await;
+    w.register(&bob_key).await;
     let mut ids = Vec::new();
     {
         // First run of Bob: `serve` running, messages sent while Alice is down.
-        let bob = common::node(&reg, &bob_key, dir.path(), "bob");
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let (stop, stopped) = oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, bob.clone(), async {
-            let _ = stopped.await;
-        }));
+        let bob = w.node(&bob_key, "bob");
+        let server = w.listen(&bob, "bob:7400", true);
         for i in 0..10 {
             let out = send(
                 &bob,
@@ -48,38 +40,43 @@ async fn queued_while_down_delivered_after_sender_restart() {
             assert_eq!(out.status, SendStatus::Queued);
             ids.push(out.message_id);
         }
-        stop.send(()).unwrap();
-        server.await.unwrap().unwrap();
+        server.stop().await;
     }
+    let state = |bob: &chainmail_node::Node| -> Vec<OutboxState> {
+        ids.iter()
+            .map(|id| bob.store().outbox_entry(id).unwrap().unwrap().state)
+            .collect()
+    };
+    let first_due = {
+        let bob = w.node(&bob_key, "bob");
+        let e = bob.store().outbox_entry(&ids[0]).unwrap().unwrap();
+        assert!(e.attempts >= 1, "the sends recorded failed attempts");
+        e.next_attempt_at
+    };
 
     // Alice comes up.
-    let alice = common::node(&reg, &alice_key, dir.path(), "alice");
-    let running = listen(&alice).await;
-    set_endpoint(&reg, &alice_key, &running.addr.to_string()).await;
+    let alice = w.node(&alice_key, "alice");
+    let running = w.listen(&alice, "alice:7400", false);
 
     // Bob restarts (a new node on the same store) and only serves: his
-    // outbox worker finds the queue (after its backoff) and delivers it.
-    let bob = common::node(&reg, &bob_key, dir.path(), "bob");
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, bob.clone(), async {
-        let _ = stopped.await;
-    }));
-    // Wait for the condition (the store says delivered), bounded against a hang.
-    let all_delivered = tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            let states: Vec<_> = ids
-                .iter()
-                .map(|id| bob.store().outbox_entry(id).unwrap().unwrap().state)
-                .collect();
-            if states.iter().all(|s| *s == OutboxState::Delivered) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+    // outbox worker finds the queue once its backoff has passed, and
+    // delivers it.
+    let bob = w.node(&bob_key, "bob");
+    let server = w.listen(&bob, "bob:7400", true);
+    // Before the backoff ends nothing goes out (the worker waits for it).
+    if w.now() + 1 < first_due {
+        tokio::time::sleep(Duration::from_secs(first_due - w.now() - 1)).await;
+        assert!(
+            state(&bob).iter().all(|s| *s == OutboxState::Queued),
+            "delivered before the backoff ended"
+        );
+        assert!(alice.store().inbox_after(0, 100).unwrap().is_empty());
+    }
+    wait_until("the outbox worker delivered everything", || {
+        state(&bob).iter().all(|s| *s == OutboxState::Delivered)
     })
     .await;
-    assert!(all_delivered.is_ok(), "the outbox worker never delivered");
+    assert!(w.now() >= first_due, "delivered before the backoff ended");
     let inbox = alice.store().inbox_after(0, 100).unwrap();
     assert_eq!(inbox.len(), 10, "each message exactly once");
     let mut bodies: Vec<_> = inbox.iter().map(|e| e.message.body.clone()).collect();
@@ -88,7 +85,6 @@ async fn queued_while_down_delivered_after_sender_restart() {
     expected.sort();
     assert_eq!(bodies, expected);
 
-    stop.send(()).unwrap();
-    server.await.unwrap().unwrap();
+    server.stop().await;
     running.stop().await;
 }

@@ -8,15 +8,12 @@ use std::time::Duration;
 
 use chainmail_core::wire::{Close, CloseReason, MessageError, Wire};
 use chainmail_core::{Address, StatusError};
-use tokio::net::TcpStream;
-use tokio::time::Instant;
 use tracing::{debug, info};
 
 use super::receive::receive;
-use crate::clock::unix_now;
 use crate::handshake::{self, SessionError};
 use crate::node::{Node, NodeError};
-use crate::transport::{SecureStream, TransportError};
+use crate::transport::{BoxLink, SecureStream, TransportError};
 
 /// How long a parting `Close` may take to write.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -52,24 +49,24 @@ pub(super) async fn send_close(session: &mut SecureStream, reason: CloseReason) 
 
 pub(super) async fn handle_connection(
     node: &Node,
-    stream: TcpStream,
+    stream: BoxLink,
     peer: SocketAddr,
 ) -> Result<(), ConnectionError> {
-    let _ = stream.set_nodelay(true);
-    let deadline = Instant::now() + node.options().limits.handshake_timeout;
-    let mut session = handshake::accept(node, stream, deadline).await?;
+    let clock = node.clock();
+    let deadline = clock.deadline(node.options().limits.handshake_timeout);
+    let mut session = handshake::accept_boxed(node, stream, deadline).await?;
     let from = session.peer();
     info!(%peer, from = %from, "session accepted");
     let limits = node.options().limits.clone();
     let mut recheck = tokio::time::interval_at(
-        Instant::now() + limits.recheck_interval,
+        clock.deadline(limits.recheck_interval),
         limits.recheck_interval,
     );
     // Idle since the last `Deliver`; the deadline does not move when the
     // loop turns for a re-check, a pressure notice or a stray `Ack` (a peer
     // must not hold a connection slot with cheap acks; `recv` is
     // cancel-safe).
-    let mut idle_since = Instant::now();
+    let mut idle_since = clock.instant();
     loop {
         let payload = tokio::select! {
             r = tokio::time::timeout_at(idle_since + limits.idle_timeout, session.recv()) => match r {
@@ -85,14 +82,14 @@ pub(super) async fn handle_connection(
                 // Open sessions re-check the peer on chain: a revocation
                 // closes them within one interval.
                 let status = node.fresh_status(from).await.map_err(NodeError::from)?;
-                if let Err(e) = status.check(unix_now()) {
+                if let Err(e) = status.check(clock.now_unix()) {
                     send_close(&mut session, CloseReason::PeerRevoked).await;
                     return Err(ConnectionError::PeerRevoked(from, e));
                 }
                 continue;
             }
             () = node.inbound().connection_pressure.notified() => {
-                if idle_since.elapsed() >= limits.evict_idle_after {
+                if clock.instant().saturating_duration_since(idle_since) >= limits.evict_idle_after {
                     send_close(&mut session, CloseReason::Normal).await;
                     return Err(ConnectionError::Evicted);
                 }
@@ -102,7 +99,7 @@ pub(super) async fn handle_connection(
         match payload {
             Wire::Deliver(deliver) => {
                 receive(node, &mut session, deliver).await?;
-                idle_since = Instant::now();
+                idle_since = clock.instant();
             }
             Wire::Ack(_) => {
                 // We sent nothing on this session: a stray ack is ignored,

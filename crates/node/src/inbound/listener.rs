@@ -5,21 +5,23 @@
 use std::future::Future;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
 use super::connection::handle_connection;
 use crate::node::{Node, NodeError};
+use crate::transport::Accept;
 
 /// Pause after an accept error (e.g. out of file descriptors) so the loop
 /// does not spin while the condition lasts.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
-/// Accepts connections on `listener` for `node` until `shutdown` completes,
-/// then stops accepting, tells every session to close and waits for them.
+/// Accepts connections on `listener` (a `TcpListener`, or an in-memory
+/// [`MemoryListener`](crate::transport::memory::MemoryListener)) for `node`
+/// until `shutdown` completes, then stops accepting, tells every session to
+/// close and waits for them.
 pub async fn run(
-    listener: TcpListener,
+    mut listener: impl Accept,
     node: Node,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), NodeError> {
@@ -31,7 +33,7 @@ pub async fn run(
     // flight is either sent after its commit or not at all.
     let mut tasks = JoinSet::new();
     let state = node.inbound();
-    info!(id = %node.address(), addr = ?listener.local_addr().ok(), "listening");
+    info!(id = %node.address(), addr = ?listener.local_addr(), "listening");
     loop {
         // Reap finished tasks so the set does not grow with history.
         while tasks.try_join_next().is_some() {}
@@ -50,7 +52,7 @@ pub async fn run(
             .rate_limiter
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .allow(peer.ip(), std::time::Instant::now());
+            .allow(peer.ip(), node.clock().instant());
         if !allowed {
             debug!(%peer, "rate limited");
             continue; // dropping the stream closes it
@@ -87,7 +89,7 @@ pub async fn run(
 
 /// `run` plus the outbox worker: what `chainmail serve` runs.
 pub async fn serve(
-    listener: TcpListener,
+    listener: impl Accept,
     node: Node,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), NodeError> {

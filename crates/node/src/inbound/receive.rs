@@ -9,7 +9,6 @@ use chainmail_core::wire::{Ack, CloseReason, Deliver, VerifiedMessage, Wire};
 use tracing::info;
 
 use super::connection::{ConnectionError, send_close};
-use crate::clock::unix_now;
 use crate::handshake::SessionError;
 use crate::node::{Node, NodeError};
 use crate::policy;
@@ -29,7 +28,7 @@ pub(super) async fn receive(
     let status = policy::sender_status(node, from)
         .await
         .map_err(NodeError::from)?;
-    if let Err(e) = status.check(unix_now()) {
+    if let Err(e) = status.check(node.now()) {
         send_close(session, CloseReason::PeerRevoked).await;
         return Err(ConnectionError::PeerRevoked(from, e));
     }
@@ -57,7 +56,7 @@ pub(super) async fn receive(
             None => not_text += 1,
         }
     }
-    let now = unix_now();
+    let now = node.now();
     // Commit first, ack after: an ack means "stored for good".
     let ids: Vec<[u8; 16]> = rows.iter().map(|r| r.message_id).collect();
     let contacts_only = node.options().contacts_only;

@@ -7,13 +7,11 @@
 use chainmail_core::record::MAX_PAYLOAD;
 use chainmail_core::wire::{Close, CloseReason, Deliver, Envelope, Wire};
 use chainmail_core::{Address, IdStatus};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::pool::KeptSession;
 use super::{DeliveryError, DeliveryOutcome, DeliveryReport};
-use crate::clock::unix_now;
 use crate::handshake::{self, SessionError};
 use crate::node::Node;
 use crate::store::{MessageId, OutboxEntry};
@@ -45,7 +43,7 @@ pub(super) async fn attempt(
         delivered: Vec::new(),
         outcome: DeliveryOutcome::NothingQueued,
     };
-    let deadline = Instant::now() + timeout;
+    let deadline = node.clock().deadline(timeout);
     let run = attempt_inner(node, to, deadline, just_queued, &mut report);
     let error = match tokio::time::timeout_at(deadline, run).await {
         Ok(Ok(outcome)) => {
@@ -56,21 +54,16 @@ pub(super) async fn attempt(
         Err(_elapsed) => DeliveryError::TimedOut,
     };
     let reason = error.to_string();
+    let now = node.now();
     if error.is_permanent() {
         warn!(to = %to, %reason, "recipient refused for good; rejecting its messages");
-        if let Err(e) = node
-            .db(move |s| s.reject_peer(&to, &reason, unix_now()))
-            .await
-        {
+        if let Err(e) = node.db(move |s| s.reject_peer(&to, &reason, now)).await {
             warn!(error = %e, "could not record the rejection");
         }
         report.outcome = DeliveryOutcome::Rejected { reason: error };
     } else {
         debug!(to = %to, %reason, "delivery postponed");
-        if let Err(e) = node
-            .db(move |s| s.record_failure(&to, &reason, unix_now()))
-            .await
-        {
+        if let Err(e) = node.db(move |s| s.record_failure(&to, &reason, now)).await {
             warn!(error = %e, "could not record the failed attempt");
         }
         report.outcome = DeliveryOutcome::Pending { reason: error };
@@ -108,10 +101,10 @@ async fn attempt_inner(
     // read at the block this status names, and the status is not read or
     // judged again.
     let status = node.fresh_status(to).await?;
-    if let Err(reason) = status.check(unix_now()) {
+    if let Err(reason) = status.check(node.now()) {
         return Err(DeliveryError::RecipientNotValid { to, reason });
     }
-    let (mut session, mut fresh) = match kept.and_then(|k| k.reusable(unix_now())) {
+    let (mut session, mut fresh) = match kept.and_then(|k| k.reusable(node.now())) {
         Some(session) => {
             debug!(to = %to, "reusing the kept session");
             (session, false)
@@ -121,7 +114,7 @@ async fn attempt_inner(
     loop {
         match exchange(node, &mut session, to, &queued, report).await {
             Ok(Exchanged::Open) => {
-                *slot = Some(KeptSession::new(session));
+                *slot = Some(KeptSession::new(session, node.clock().instant()));
                 info!(to = %to, count = report.delivered.len(), "delivered");
                 return Ok(DeliveryOutcome::Delivered);
             }
@@ -164,7 +157,7 @@ async fn connect(
         .ok_or(DeliveryError::NoEndpoint { to })?
         .endpoint;
     debug!(to = %to, endpoint = %endpoint, "dialing");
-    let stream = match TcpStream::connect(endpoint.as_str()).await {
+    let stream = match node.options().dialer.dial(&endpoint).await {
         Ok(s) => s,
         Err(e) => {
             return Err(DeliveryError::Unreachable {
@@ -173,8 +166,7 @@ async fn connect(
             });
         }
     };
-    let _ = stream.set_nodelay(true);
-    match handshake::initiate(node, stream, to, key, status.valid_until, deadline).await {
+    match handshake::initiate_boxed(node, stream, to, key, status.valid_until, deadline).await {
         Ok(session) => {
             info!(to = %to, "session established");
             Ok(session)
@@ -273,7 +265,7 @@ async fn exchange(
                         .filter(|id| waiting.contains(id))
                         .collect();
                     waiting.retain(|id| !acked.contains(id));
-                    let now = unix_now();
+                    let now = node.now();
                     let a = acked.clone();
                     node.db(move |s| s.mark_delivered(&a, now)).await?;
                     report.delivered.extend(acked);
@@ -288,7 +280,7 @@ async fn exchange(
                         "recipient {to} refused the message for good: its body is not UTF-8 text"
                     );
                     warn!(to = %to, count = refused.len(), "messages refused by the recipient");
-                    let now = unix_now();
+                    let now = node.now();
                     node.db(move |s| s.reject_messages(&refused, &reason, now))
                         .await?;
                     if k < last {

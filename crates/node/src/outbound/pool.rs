@@ -36,20 +36,20 @@ pub(super) struct KeptSession {
 }
 
 impl KeptSession {
-    /// `stream`, idle from now.
-    pub(super) fn new(stream: SecureStream) -> Self {
+    /// `stream`, idle from `now` (the node's clock).
+    pub(super) fn new(stream: SecureStream, now: Instant) -> Self {
         Self {
             stream,
-            idle_since: Instant::now(),
+            idle_since: now,
         }
     }
 
     /// The stream, if it was idle less than [`KEEP_SESSION`] and can carry
     /// another exchange.
     pub(super) fn reusable(self, now: u64) -> Option<SecureStream> {
-        (self.idle_since.elapsed() < KEEP_SESSION)
-            .then_some(self.stream)
-            .filter(|s| s.is_reusable(now, REUSE_MARGIN_SECS))
+        let mut stream = self.stream;
+        (self.idle_since.elapsed() < KEEP_SESSION && stream.is_reusable(now, REUSE_MARGIN_SECS))
+            .then_some(stream)
     }
 }
 

@@ -12,7 +12,6 @@ use tracing::info;
 
 use super::attempt::attempt;
 use super::{DeliveryOutcome, SendOutcome, SendStatus};
-use crate::clock::unix_now;
 use crate::node::{Node, NodeError};
 use crate::store::{OutboxEntry, OutboxState, OutgoingMessage};
 
@@ -38,7 +37,7 @@ pub async fn send(
     rand::rngs::OsRng
         .try_fill_bytes(&mut message_id)
         .map_err(|e| NodeError::Rng(e.to_string()))?;
-    let now = unix_now();
+    let now = node.now();
     let msg = OutgoingMessage {
         message_id,
         from: node.address(),

@@ -8,12 +8,10 @@ use std::time::Duration;
 
 use chainmail_core::Address;
 use tokio::task::JoinSet;
-use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::attempt::deliver;
 use super::pool::{KEEP_SESSION, close_idle_sessions};
-use crate::clock::unix_now;
 use crate::node::Node;
 
 /// Timeout of one delivery attempt made by the outbox worker.
@@ -43,12 +41,13 @@ pub async fn run_outbox(node: Node, shutdown: impl Future<Output = ()>) {
     // still frees its peer.
     let mut tasks: JoinSet<()> = JoinSet::new();
     let mut in_flight: HashMap<tokio::task::Id, Address> = HashMap::new();
-    let mut housekeeping_due = Instant::now();
+    let clock = node.clock().clone();
+    let mut housekeeping_due = clock.instant();
     loop {
-        let now = unix_now();
-        if Instant::now() >= housekeeping_due {
+        let now = clock.now_unix();
+        if clock.instant() >= housekeeping_due {
             // Why not every turn: the loop turns once per finished attempt.
-            housekeeping_due = Instant::now() + WORKER_POLL;
+            housekeeping_due = clock.deadline(WORKER_POLL);
             housekeeping(&node, now).await;
         }
         let free = WORKER_CONCURRENCY.saturating_sub(tasks.len());

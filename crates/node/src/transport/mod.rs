@@ -1,8 +1,10 @@
-//! The secure stream: one authenticated, encrypted session over a TCP
-//! connection — bytes in, records out (split by the core's record check),
+//! The secure stream: one authenticated, encrypted session over a
+//! connection ([`Link`]: TCP, or an in-memory pipe in tests) — bytes in, records out (split by the core's record check),
 //! opened and sealed by the core's session cipher. It knows nothing of the
 //! node: the handshake that makes one is in [`crate::handshake`].
 
+mod link;
+pub mod memory;
 mod records;
 
 use chainmail_core::codec::{Codec, Malformed};
@@ -10,12 +12,12 @@ use chainmail_core::record::RecordError;
 use chainmail_core::session::{OpenedInPlace, Session};
 use chainmail_core::wire::Wire;
 use chainmail_core::{Address, PublicKey};
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWriteExt};
 
+pub use link::{Accept, BoxLink, DialFuture, Dialer, Link};
 pub(crate) use records::RecordReader;
 
-use crate::clock::unix_now;
+use crate::clock::Clock;
 
 /// Why a record or a payload could not be moved.
 #[derive(Debug, thiserror::Error)]
@@ -52,9 +54,10 @@ pub enum TransportError {
     Wire(#[from] Malformed),
 }
 
-/// An authenticated, encrypted session over TCP.
+/// An authenticated, encrypted session over a connection.
 pub struct SecureStream {
-    stream: TcpStream,
+    stream: BoxLink,
+    clock: Clock,
     reader: RecordReader,
     session: Session,
     peer_key: PublicKey,
@@ -71,15 +74,17 @@ impl std::fmt::Debug for SecureStream {
 impl SecureStream {
     /// A stream over `stream` whose handshake produced `session` with the
     /// peer holding `peer_key`; `reader` keeps whatever it read past the
-    /// handshake.
+    /// handshake; frames are stamped and judged with `clock`'s time.
     pub(crate) fn new(
-        stream: TcpStream,
+        stream: BoxLink,
         reader: RecordReader,
         session: Session,
         peer_key: PublicKey,
+        clock: Clock,
     ) -> Self {
         Self {
             stream,
+            clock,
             reader,
             session,
             peer_key,
@@ -100,7 +105,7 @@ impl SecureStream {
     /// within `margin_secs` of `now`, nothing unread waits in it, and the
     /// peer has not closed the connection or written to it (a `Close`
     /// after its idle timeout, say). Checked without blocking.
-    pub fn is_reusable(&self, now: u64, margin_secs: u64) -> bool {
+    pub fn is_reusable(&mut self, now: u64, margin_secs: u64) -> bool {
         if now.saturating_add(margin_secs) >= self.session.expires_at()
             || self.reader.buffered() > 0
         {
@@ -108,18 +113,21 @@ impl SecureStream {
         }
         // Readable means end of stream or unsolicited bytes: either way
         // this session is over. Only "would block" means idle and open.
+        // Polled once with a waker that does nothing: `Pending` is "would
+        // block" (a byte read here would end the session anyway).
         let mut probe = [0u8; 1];
-        matches!(
-            self.stream.try_read(&mut probe),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock
-        )
+        let mut buf = tokio::io::ReadBuf::new(&mut probe);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        std::pin::Pin::new(&mut self.stream)
+            .poll_read(&mut cx, &mut buf)
+            .is_pending()
     }
 
     /// Seals and sends one payload.
     pub async fn send(&mut self, payload: &Wire) -> Result<(), TransportError> {
         let mut out = Vec::new();
         self.session
-            .seal(&payload.to_bytes(), unix_now(), &mut out)?;
+            .seal(&payload.to_bytes(), self.clock.now_unix(), &mut out)?;
         self.stream.write_all(&out).await?;
         Ok(())
     }
@@ -128,7 +136,10 @@ impl SecureStream {
     pub async fn recv(&mut self) -> Result<Wire, TransportError> {
         let mut record = self.reader.next(&mut self.stream).await?;
         // Decrypted where it lies: the record is ours, no copy needed.
-        match self.session.open_in_place(&mut record, unix_now())? {
+        match self
+            .session
+            .open_in_place(&mut record, self.clock.now_unix())?
+        {
             OpenedInPlace::Data(bytes) => Ok(Wire::decode(bytes)?),
             OpenedInPlace::Confirmed => {
                 Err(chainmail_core::session::SessionError::UnexpectedConfirm.into())

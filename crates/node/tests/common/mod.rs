@@ -1,9 +1,12 @@
 //! Shared set-up of the node's black-box tests: a real embedded chain file in
 //! a temporary directory, identities registered on it through the real
 //! contract, nodes listening on real sockets at 127.0.0.1:0, each with its
-//! own real SQLite store.
+//! own real SQLite store. [`virt`] is the in-memory harness (pipes and a
+//! virtual clock) for what depends on time.
 
 #![allow(dead_code)] // each test file uses a different part
+
+pub mod virt;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -120,12 +123,29 @@ pub fn node_with(
 
 /// A listening node: stop it with `stop`.
 pub struct Running {
+    /// The TCP address (unspecified on the in-memory network).
     pub addr: SocketAddr,
+    /// What dialers reach it by.
+    pub endpoint: String,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
 }
 
 impl Running {
+    pub fn new(
+        addr: SocketAddr,
+        endpoint: &str,
+        stop: oneshot::Sender<()>,
+        task: JoinHandle<()>,
+    ) -> Self {
+        Running {
+            addr,
+            endpoint: endpoint.to_owned(),
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
@@ -152,11 +172,7 @@ pub async fn listen_on(node: &Node, listener: TcpListener) -> Running {
         .await
         .expect("run");
     });
-    Running {
-        addr,
-        stop: Some(tx),
-        task: Some(task),
-    }
+    Running::new(addr, &addr.to_string(), tx, task)
 }
 
 /// An identity registered with its endpoint at a running node.
@@ -231,9 +247,5 @@ pub async fn serve_node(node: &Node) -> Running {
         .await
         .expect("serve");
     });
-    Running {
-        addr,
-        stop: Some(tx),
-        task: Some(task),
-    }
+    Running::new(addr, &addr.to_string(), tx, task)
 }
