@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use chainmail_chain::{ChainSpec, Registry};
 use chainmail_core::SecretKey;
+use chainmail_node::clock::Clock;
 use chainmail_node::store::Store;
 use chainmail_node::{Node, NodeOptions};
 use tokio::sync::OnceCell;
@@ -32,6 +33,8 @@ pub struct Context {
     payer: OnceCell<Arc<dyn Registry>>,
     /// `--sign-only`: the chain's domain and clock, no payer at all.
     signer: OnceCell<Arc<dyn Registry>>,
+    /// The one clock of this run, shared by the node and the embedded chain.
+    clock: Clock,
 }
 
 /// A tokio runtime for the async parts (the registry, the node).
@@ -72,6 +75,7 @@ impl Context {
             reader: OnceCell::new(),
             payer: OnceCell::new(),
             signer: OnceCell::new(),
+            clock: Clock::system(),
         }
     }
 
@@ -147,7 +151,7 @@ impl Context {
     /// configured one is used if set).
     pub async fn registry(&self) -> Result<Arc<dyn Registry>, Failure> {
         self.reader
-            .get_or_try_init(|| chain::open_registry(&self.settings, None))
+            .get_or_try_init(|| chain::open_registry(&self.settings, None, &self.clock))
             .await
             .cloned()
     }
@@ -157,7 +161,7 @@ impl Context {
     pub async fn paying_registry(&self) -> Result<Arc<dyn Registry>, Failure> {
         let secret = self.identity()?;
         self.payer
-            .get_or_try_init(|| chain::open_registry(&self.settings, Some(secret)))
+            .get_or_try_init(|| chain::open_registry(&self.settings, Some(secret), &self.clock))
             .await
             .cloned()
     }
@@ -166,7 +170,7 @@ impl Context {
     /// signing what others submit (`--sign-only`, the revocation file).
     pub async fn signing_registry(&self) -> Result<Arc<dyn Registry>, Failure> {
         self.signer
-            .get_or_try_init(|| chain::open_with_payer(&self.settings, None))
+            .get_or_try_init(|| chain::open_with_payer(&self.settings, None, &self.clock))
             .await
             .cloned()
     }
@@ -179,6 +183,7 @@ impl Context {
         let registry = self.registry().await?;
         let mut options = NodeOptions {
             verify_on_chain,
+            clock: self.clock.clone(),
             ..NodeOptions::default()
         };
         if let Some(secs) = self.settings.config.max_age_secs {

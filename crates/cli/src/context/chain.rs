@@ -6,8 +6,9 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use chainmail_chain::{ChainSpec, Registry};
+use chainmail_chain::{ChainSpec, Registry, RpcOptions};
 use chainmail_core::{Address, SecretKey};
+use chainmail_node::clock::Clock;
 use zeroize::Zeroizing;
 
 use crate::error::Failure;
@@ -83,13 +84,22 @@ fn read_key_file(path: &Path) -> Result<Zeroizing<String>, Failure> {
 }
 
 /// Opens the registry named by the settings; `payer` pays gas on rpc chains.
+/// The embedded chain keeps time by `clock`, the node's.
 pub(crate) async fn open_with_payer(
     settings: &Settings,
     payer: Option<&SecretKey>,
+    clock: &Clock,
 ) -> Result<Arc<dyn Registry>, Failure> {
     let spec = chain_spec(settings)?;
     let registry = registry_address(settings)?;
-    Ok(chainmail_chain::open(&spec, registry, payer).await?)
+    Ok(chainmail_chain::open_with_clock(
+        &spec,
+        registry,
+        payer,
+        &RpcOptions::default(),
+        clock.chain_clock(),
+    )
+    .await?)
 }
 
 /// Opens the registry with the configured payer, else `fallback` (the
@@ -98,7 +108,8 @@ pub(crate) async fn open_with_payer(
 pub(crate) async fn open_registry(
     settings: &Settings,
     fallback: Option<&SecretKey>,
+    clock: &Clock,
 ) -> Result<Arc<dyn Registry>, Failure> {
     let payer = payer_key(settings)?;
-    open_with_payer(settings, payer.as_ref().or(fallback)).await
+    open_with_payer(settings, payer.as_ref().or(fallback), clock).await
 }
