@@ -50,6 +50,17 @@ fn last_proven_value(proxy: &LyingRpc) -> Value {
         .expect("a storage proof was read")
 }
 
+/// From now on the proxy answers every storage read with `word`.
+fn answer_storage_with(proxy: &LyingRpc, word: Value) {
+    proxy.lie(move |method, _, result| {
+        if method == "eth_getProof"
+            && let Some(slot) = result["storageProof"].get_mut(0)
+        {
+            slot["value"] = word.clone();
+        }
+    });
+}
+
 fn assert_mismatch(result: Result<impl std::fmt::Debug, ChainError>, proxy: &LyingRpc) {
     match result {
         Err(e @ ChainError::ProofMismatch { .. }) => {
@@ -89,13 +100,7 @@ async fn a_revoked_id_replayed_as_valid_is_refused() {
     assert!(!lying.is_valid(id(&k)).await.unwrap(), "honest: revoked");
 
     // The provider (on the thief's side) answers with the old, valid word.
-    proxy.lie(move |method, _, result| {
-        if method == "eth_getProof"
-            && let Some(slot) = result["storageProof"].get_mut(0)
-        {
-            slot["value"] = valid_word.clone();
-        }
-    });
+    answer_storage_with(&proxy, valid_word);
     assert_mismatch(lying.is_valid(id(&k)).await, &proxy);
     assert_mismatch(lying.status(id(&k)).await, &proxy);
     // Back to honest answers, the truth again.
@@ -117,13 +122,7 @@ async fn an_unregistered_id_whitelisted_by_the_provider_is_refused() {
     // registered ID's word (an exclusion proof shown as an inclusion).
     let stranger = key();
     assert!(!lying.is_valid(id(&stranger)).await.unwrap());
-    proxy.lie(move |method, _, result| {
-        if method == "eth_getProof"
-            && let Some(slot) = result["storageProof"].get_mut(0)
-        {
-            slot["value"] = valid_word.clone();
-        }
-    });
+    answer_storage_with(&proxy, valid_word);
     assert_mismatch(lying.is_valid(id(&stranger)).await, &proxy);
 }
 

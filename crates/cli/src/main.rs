@@ -41,7 +41,13 @@ fn main() -> ExitCode {
     };
     init_logging(level);
     let json = cli.global.json;
-    match commands::run(cli) {
+    // The demo runs the commands' building blocks itself: it sits beside
+    // `commands`, never under it, so neither imports the other both ways.
+    let result = match cli.command {
+        cli::Command::Demo => demo::run(json),
+        _ => commands::run(cli),
+    };
+    match result {
         Ok(code) => ExitCode::from(code),
         Err(failure) => {
             report_failure(&failure, json);

@@ -365,22 +365,24 @@ impl Deliver {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use crate::codec::Codec;
     use crate::wire::Wire;
 
-    use crate::codec::Codec;
-
-    fn key(n: u8) -> SecretKey {
+    /// A fixed key.
+    pub(crate) fn key(n: u8) -> SecretKey {
         SecretKey::from_bytes(&[n; 32]).unwrap()
     }
-    fn domain() -> Domain {
+    /// A fixed registry domain.
+    pub(crate) fn domain() -> Domain {
         Domain {
             chain_id: 31337,
             verifying_contract: Address([0x5f; 20]),
         }
     }
-    fn envelopes(n: usize) -> Vec<Envelope> {
+    /// `n` envelopes with fixed ids and times.
+    pub(crate) fn envelopes(n: usize) -> Vec<Envelope> {
         (0..n)
             .map(|i| Envelope {
                 id: [i as u8; 16],
@@ -389,6 +391,7 @@ mod tests {
             })
             .collect()
     }
+
     #[test]
     fn individually_signed_delivery_verifies_and_proves() {
         let (bob, alice) = (key(0xb0), key(0xa1));

@@ -320,28 +320,9 @@ pub use crate::message::{MessageError, MessageProof, VerifiedMessage, verify_sto
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eip712::Domain;
-    use crate::keys::SecretKey;
+    use crate::message::tests::{domain, envelopes, key};
     use proptest::prelude::*;
 
-    fn key(n: u8) -> SecretKey {
-        SecretKey::from_bytes(&[n; 32]).unwrap()
-    }
-    fn domain() -> Domain {
-        Domain {
-            chain_id: 31337,
-            verifying_contract: Address([0x5f; 20]),
-        }
-    }
-    fn envelopes(n: usize) -> Vec<Envelope> {
-        (0..n)
-            .map(|i| Envelope {
-                id: [i as u8; 16],
-                sent_at: 1_764_000_000 + i as u64,
-                body: format!("message {i}").into_bytes(),
-            })
-            .collect()
-    }
     #[test]
     fn hostile_encodings_are_refused_without_allocating() {
         // Deliver claiming 65535 messages in a 50-byte input.

@@ -10,7 +10,6 @@ pub mod keystore;
 pub mod limits;
 pub mod node;
 pub mod outbound;
-mod policy;
 pub mod seal;
 pub mod status_cache;
 pub mod store;

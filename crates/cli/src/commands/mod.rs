@@ -30,7 +30,6 @@ pub fn run(cli: Cli) -> Result<u8, Failure> {
     let Cli { global, command } = cli;
     match command {
         Command::Completions { shell } => completions::run(shell),
-        Command::Demo => crate::demo::run(global.json),
         command => {
             let ctx = Context::new(Settings::resolve(&global)?);
             dispatch(&ctx, command)
@@ -102,7 +101,7 @@ fn dispatch(ctx: &Context, command: Command) -> Result<u8, Failure> {
             transfer::export(ctx, out.as_deref(), with_messages)
         }
         Command::Outbox => messaging::outbox(ctx),
-        // Dispatched before the settings are read.
+        // Dispatched before the settings are read (the demo by `main`).
         Command::Completions { .. } | Command::Demo => Err(Failure::new(
             "Internal",
             "command dispatched twice",

@@ -11,7 +11,6 @@ use tracing::info;
 use super::connection::{ConnectionError, send_close};
 use crate::handshake::SessionError;
 use crate::node::{Node, NodeError};
-use crate::policy;
 use crate::store::{ReceivedMessage, ReceivedProof, Stored};
 use crate::transport::SecureStream;
 
@@ -25,7 +24,7 @@ pub(super) async fn receive(
     let from = session.peer();
     // A session outlives single deliveries (senders keep it for the next
     // message), so each `Deliver` is admitted as a new handshake would be.
-    let status = policy::sender_status(node, from)
+    let status = crate::handshake::policy::sender_status(node, from)
         .await
         .map_err(NodeError::from)?;
     if let Err(e) = status.check(node.now()) {

@@ -16,7 +16,7 @@ use chainmail_core::handshake::{
 use chainmail_core::{Address, IdStatus, StatusError, hash};
 use tracing::debug;
 
-use crate::handshake::SessionError;
+use super::error::SessionError;
 use crate::node::Node;
 
 /// How long a replay-cache entry is kept past the request's T: a request is
