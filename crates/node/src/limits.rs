@@ -20,6 +20,15 @@ pub struct Limits {
     /// Time allowed from accept to an authenticated session (slowloris and
     /// half-open handshakes end here).
     pub handshake_timeout: Duration,
+    /// Time allowed from accept to the whole first record (T_B1, 260 bytes:
+    /// one round trip for any honest initiator). A connection that sends
+    /// nothing holds its slot this long, not the whole handshake timeout.
+    pub first_record_timeout: Duration,
+    /// Connections not yet authenticated from one source at once (an IPv4
+    /// address, or an IPv6 /64: one host owns a whole /64). At the cap the
+    /// source's oldest such connection is closed for the new one, so a few
+    /// addresses cannot hold every slot before authenticating.
+    pub max_preauth_per_source: usize,
     /// A session with no frame for this long is closed.
     pub idle_timeout: Duration,
     /// When more than three quarters of `max_connections` are open, an
@@ -34,7 +43,8 @@ pub struct Limits {
     /// How long a status read from the chain is trusted (a flood of T_B1s
     /// for one ID causes one chain call per TTL, not one per T_B1).
     pub status_ttl: Duration,
-    /// New connections per source IP per second (token bucket rate)...
+    /// New connections per source (as for `max_preauth_per_source`) per
+    /// second (token bucket rate)...
     pub per_ip_rate: f64,
     /// ...and burst.
     pub per_ip_burst: f64,
@@ -51,6 +61,8 @@ impl Default for Limits {
             max_concurrent_handshakes: 64,
             max_connections: 512,
             handshake_timeout: Duration::from_secs(10),
+            first_record_timeout: Duration::from_secs(2),
+            max_preauth_per_source: 8,
             idle_timeout: Duration::from_secs(120),
             evict_idle_after: Duration::from_secs(5),
             recheck_interval: Duration::from_secs(180),
@@ -59,6 +71,23 @@ impl Default for Limits {
             per_ip_burst: 40.0,
             max_batch: 64,
         }
+    }
+}
+
+/// The source a connection is counted against: an IPv4 address, or the /64
+/// of an IPv6 address (one host gets a whole /64, so counting addresses
+/// would give it 2^64 budgets). IPv4-mapped IPv6 addresses count as IPv4.
+pub fn source_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut o = v6.octets();
+                o[8..].fill(0);
+                IpAddr::V6(o.into())
+            }
+        },
     }
 }
 
@@ -85,8 +114,10 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one token for `ip` at `now`; `false` means refuse.
+    /// Takes one token for `ip`'s source (its /64 for IPv6) at `now`;
+    /// `false` means refuse.
     pub fn allow(&mut self, ip: IpAddr, now: Instant) -> bool {
+        let ip = source_of(ip);
         if !self.buckets.contains_key(&ip) && self.buckets.len() >= self.max_sources {
             let (rate, burst) = (self.rate, self.burst);
             // Drop buckets that have refilled completely: they carry no state.

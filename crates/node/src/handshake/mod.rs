@@ -7,7 +7,7 @@
 //! Time comes from the node's [`Clock`](crate::Clock) and randomness from the OS here; the
 //! core takes both as arguments.
 
-use chainmail_core::handshake::{HandshakeError, Initiator, Responder};
+use chainmail_core::handshake::{HandshakeError, Initiator, Responder, T_B1_LEN};
 use chainmail_core::session::Opened;
 use chainmail_core::{Address, PublicKey};
 use rand::TryRngCore;
@@ -127,7 +127,13 @@ pub(crate) async fn accept_boxed(
 
 async fn accept_inner(node: &Node, mut stream: BoxLink) -> Result<SecureStream, SessionError> {
     let mut reader = RecordReader::new();
-    let t_b1 = reader.next(&mut stream).await?;
+    // T_B1 has one size, and an honest initiator sends it at once: a
+    // longer record is refused at its prefix, a silent socket at
+    // `first_record_timeout` (not the whole handshake timeout).
+    let first = node.options().limits.first_record_timeout;
+    let t_b1 = tokio::time::timeout(first, reader.next_bounded(&mut stream, T_B1_LEN))
+        .await
+        .map_err(|_| SessionError::Timeout)??;
     // The permit covers the costly part (ECDH, verify, status, sign), not
     // the wait for T_B1: a slowloris holds a connection slot until the
     // handshake deadline, never a handshake permit. Waiting here (within

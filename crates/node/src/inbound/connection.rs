@@ -10,6 +10,7 @@ use chainmail_core::wire::{Close, CloseReason, MessageError, Wire};
 use chainmail_core::{Address, StatusError};
 use tracing::{debug, info};
 
+use super::preauth::Ticket;
 use super::receive::receive;
 use crate::handshake::{self, SessionError};
 use crate::node::{Node, NodeError};
@@ -29,6 +30,10 @@ pub(super) enum ConnectionError {
     Idle,
     #[error("closed while idle to make room: the node is short of connections")]
     Evicted,
+    #[error(
+        "closed before authenticating to make room: its source holds too many such connections, or the node is at its cap"
+    )]
+    MadeRoom,
     #[error("peer {0} is no longer valid on the chain: {1}")]
     PeerRevoked(Address, StatusError),
     #[error("message refused: {0}")]
@@ -51,10 +56,16 @@ pub(super) async fn handle_connection(
     node: &Node,
     stream: BoxLink,
     peer: SocketAddr,
+    ticket: Ticket,
 ) -> Result<(), ConnectionError> {
     let clock = node.clock();
     let deadline = clock.deadline(node.options().limits.handshake_timeout);
-    let mut session = handshake::accept_boxed(node, stream, deadline).await?;
+    let mut session = tokio::select! {
+        r = handshake::accept_boxed(node, stream, deadline) => r?,
+        () = ticket.evicted() => return Err(ConnectionError::MadeRoom),
+    };
+    // Authenticated: no longer counted against the source.
+    drop(ticket);
     let from = session.peer();
     info!(%peer, from = %from, "session accepted");
     let limits = node.options().limits.clone();

@@ -16,6 +16,11 @@ use crate::transport::Accept;
 /// does not spin while the condition lasts.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
+/// How long the accept loop waits for the slot of an unauthenticated
+/// connection it told to close (its task ends at once; this only bounds a
+/// stuck one).
+const EVICTION_WAIT: Duration = Duration::from_secs(1);
+
 /// Accepts connections on `listener` (a `TcpListener`, or an in-memory
 /// [`MemoryListener`](crate::transport::memory::MemoryListener)) for `node`
 /// until `shutdown` completes, then stops accepting, tells every session to
@@ -58,10 +63,35 @@ pub async fn run(
             continue; // dropping the stream closes it
         }
         let max = state.max_connections;
-        let Ok(permit) = state.connection_permits.clone().try_acquire_owned() else {
-            debug!(%peer, "connection cap reached");
-            state.connection_pressure.notify_waiters();
-            continue;
+        // The source's own cap first: its oldest unauthenticated connection
+        // makes room for this one.
+        let ticket = state.preauth.enter(peer.ip());
+        let permit = match state.connection_permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => {
+                state.connection_pressure.notify_waiters();
+                // At the cap, the oldest unauthenticated connection (of any
+                // source) makes room: a flood of silent sockets cannot keep
+                // a genuine initiator out.
+                let permit = if state.preauth.evict_oldest_except(&ticket) {
+                    tokio::time::timeout(
+                        EVICTION_WAIT,
+                        state.connection_permits.clone().acquire_owned(),
+                    )
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                } else {
+                    None
+                };
+                match permit {
+                    Some(p) => p,
+                    None => {
+                        debug!(%peer, "connection cap reached");
+                        continue;
+                    }
+                }
+            }
         };
         if state.open_connections() > max - max / 4 {
             // Short of connections: idle sessions make room (see
@@ -73,7 +103,7 @@ pub async fn run(
         tasks.spawn(async move {
             let _permit = permit; // released when the connection ends
             tokio::select! {
-                r = handle_connection(&node, stream, peer) => match r {
+                r = handle_connection(&node, stream, peer, ticket) => match r {
                     Ok(()) => debug!(%peer, "connection closed"),
                     Err(e) => info!(%peer, error = %e, "connection ended"),
                 },

@@ -1,11 +1,13 @@
 //! The listening side: the `listener` (accept loop, per-source rate
-//! limit, connection cap), one `connection` task per socket (responder
+//! limit, connection cap, the `preauth` table of connections not yet
+//! authenticated, per source), one `connection` task per socket (responder
 //! handshake under a cap and a deadline, then the session loop: idle
 //! timeout, status re-checks, eviction under pressure), and `receive`:
 //! one `Deliver` admitted, verified, committed, and only then acked.
 
 mod connection;
 mod listener;
+mod preauth;
 mod receive;
 
 use std::sync::Arc;
@@ -30,6 +32,8 @@ pub(crate) struct State {
     // Why a std Mutex: the limiter is touched once per accepted connection,
     // for a map operation, never across an `.await`.
     rate_limiter: std::sync::Mutex<RateLimiter>,
+    /// Connections not yet authenticated, per source.
+    preauth: Arc<preauth::PreAuth>,
 }
 
 impl State {
@@ -44,6 +48,7 @@ impl State {
                 limits.per_ip_burst,
                 10_000,
             )),
+            preauth: Arc::new(preauth::PreAuth::new(limits.max_preauth_per_source)),
         }
     }
 

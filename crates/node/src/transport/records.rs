@@ -7,7 +7,7 @@
 //! The reader is cancel-safe (bytes read stay in its buffer), so it can sit
 //! in a `select!` beside timers. Time bounds (slowloris) are the caller's.
 
-use chainmail_core::record::{RecordCheck, RecordError, check_record};
+use chainmail_core::record::{LENGTH_PREFIX, RecordCheck, RecordError, check_record};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::TransportError;
@@ -38,7 +38,27 @@ impl RecordReader {
         &mut self,
         r: &mut R,
     ) -> Result<Vec<u8>, TransportError> {
+        self.next_bounded(r, usize::MAX).await
+    }
+
+    /// [`RecordReader::next`] for a record whose body is at most `max_body`
+    /// bytes (T_B1's exact size, say): a longer announced length is refused
+    /// as soon as the prefix is in.
+    pub(crate) async fn next_bounded<R: AsyncRead + Unpin>(
+        &mut self,
+        r: &mut R,
+        max_body: usize,
+    ) -> Result<Vec<u8>, TransportError> {
         loop {
+            if let Some(prefix) = self.buf.first_chunk::<LENGTH_PREFIX>() {
+                let announced = u32::from_be_bytes(*prefix);
+                if announced as usize > max_body {
+                    return Err(TransportError::TooLarge {
+                        announced: announced.into(),
+                        max: max_body,
+                    });
+                }
+            }
             // Ask for no more than the current record still needs (or the
             // prefix), so the buffer never holds more than one record.
             let needed = match check_record(&self.buf).map_err(too_large)? {
