@@ -31,8 +31,10 @@ pub struct EndpointRecord {
 /// The identity registry (the `IdentityRegistry` contract), on any backend.
 ///
 /// Writes take payloads signed by the identity's key: anyone may submit them
-/// (the relayer path). Views are judged in the pending block, so time in them
-/// is never older than the clock.
+/// (the relayer path). Reads are of the latest state: on the embedded chain
+/// its file's state at the clock's time; on an RPC chain the latest block,
+/// proof-checked against that block's state root (`verified`), with expiry
+/// judged at the later of the block's time and the local clock.
 #[async_trait]
 pub trait Registry: Send + Sync {
     /// The EIP-712 domain of this registry: chain id and contract address.
@@ -45,9 +47,9 @@ pub trait Registry: Send + Sync {
     async fn revoke(&self, r: &Signed<Revocation>) -> Result<TxOutcome, ChainError>;
     /// Publishes where the ID can be reached (`setEndpoint`).
     async fn set_endpoint(&self, e: &Signed<Endpoint>) -> Result<TxOutcome, ChainError>;
-    /// The ID's status (all zero for an unknown ID), in the pending block.
+    /// The ID's status (all zero for an unknown ID), at the latest state.
     async fn status(&self, id: Address) -> Result<IdStatus, ChainError>;
-    /// `isValid(id)` in the pending block.
+    /// Whether the ID is valid now (the contract's `isValid` rule).
     async fn is_valid(&self, id: Address) -> Result<bool, ChainError>;
     /// The ID's public key, from the `Registered` log of the block named by
     /// `status.registered_block`, checked to hash to `id`. `None` if unknown.
@@ -75,6 +77,6 @@ pub trait Registry: Send + Sync {
     /// The contract's `verifySession` on a session request (paper §4.1.3 step 2);
     /// a refusal is [`ChainError::Contract`] with the custom error.
     async fn verify_session(&self, r: &Signed<SessionRequest>) -> Result<(), ChainError>;
-    /// The timestamp of the pending block the views are judged in.
+    /// The time validity is judged at (the chain's, see the trait's doc).
     async fn now(&self) -> Result<u64, ChainError>;
 }

@@ -3,7 +3,10 @@
 //! provider would. Every lie below is refused with `ProofMismatch` naming
 //! the provider, and nothing it said is used: a revoked ID does not turn
 //! valid again, an unregistered one is not whitelisted, a swapped state root
-//! or other code is caught at once.
+//! or other code is caught at once. (A *consistent* lie — a whole made-up
+//! header whose hash and proofs match a state the provider invented — is
+//! not caught by proofs alone: that takes the pinned chain and a quorum or
+//! trusted head, still to come.)
 
 mod common;
 
