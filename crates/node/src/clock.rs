@@ -1,7 +1,7 @@
 //! The node's one clock: wall time in the Unix seconds the protocol uses
 //! (the core takes time as an argument; the node reads it here) and, for
 //! deadlines, idle timeouts, backoff and rate limits, tokio's
-//! [`Instant`](tokio::time::Instant) — so that a test that pauses tokio's
+//! [`Instant`] — so that a test that pauses tokio's
 //! time moves both.
 //!
 //! One [`Clock`] is made per process (or per test) and shared by the node,
