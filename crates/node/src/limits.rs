@@ -48,6 +48,17 @@ pub struct Limits {
     pub per_ip_rate: f64,
     /// ...and burst.
     pub per_ip_burst: f64,
+    /// Chain lookups per source per second for session requests whose
+    /// initiator is in neither status cache (token bucket rate)... Anyone
+    /// can make a fresh key per T_B1, and each would cost a call to the
+    /// RPC provider; past the budget such requests are refused before any
+    /// call (IDs cached, positive or negative, cost nothing).
+    pub lookup_rate: f64,
+    /// ...and burst.
+    pub lookup_burst: f64,
+    /// IDs each status cache holds (registered IDs, and IDs the chain does
+    /// not know), least recently used evicted first.
+    pub status_cache_entries: usize,
     /// Messages sent per `Deliver` at most (several go under one signature
     /// over their Merkle root): bounds the work a receiver does before it
     /// acks, and the sender's wait for that ack. Fewer go when their
@@ -69,6 +80,9 @@ impl Default for Limits {
             status_ttl: Duration::from_secs(30),
             per_ip_rate: 20.0,
             per_ip_burst: 40.0,
+            lookup_rate: 0.5,
+            lookup_burst: 8.0,
+            status_cache_entries: 10_000,
             max_batch: 64,
         }
     }

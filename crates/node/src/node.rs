@@ -160,7 +160,7 @@ impl Node {
         let domain = registry.domain();
         let limits = &options.limits;
         let inner = Inner {
-            status_cache: StatusCache::new(limits.status_ttl, 10_000),
+            status_cache: StatusCache::new(limits.status_ttl, limits.status_cache_entries),
             handshake_permits: Semaphore::new(limits.max_concurrent_handshakes),
             static_shared: std::sync::Mutex::new(std::collections::HashMap::new()),
             inbound: inbound::State::new(limits),
@@ -258,10 +258,16 @@ impl Node {
 
     /// The status of `id`, from the cache if fresh, else from the chain.
     pub(crate) async fn status(&self, id: Address) -> Result<IdStatus, ChainError> {
-        if let Some(s) = self.inner.status_cache.get(&id, self.clock().instant()) {
+        if let Some(s) = self.cached_status(id) {
             return Ok(s);
         }
         self.fresh_status(id).await
+    }
+
+    /// The status of `id` if the cache holds a fresh one (an ID the chain
+    /// does not know included).
+    pub(crate) fn cached_status(&self, id: Address) -> Option<IdStatus> {
+        self.inner.status_cache.get(&id, self.clock().instant())
     }
 
     /// The status of `id` straight from the chain (refreshing the cache).

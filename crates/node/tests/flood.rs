@@ -1,81 +1,24 @@
 //! A flood of T_B1s does not turn into a flood of chain calls: junk is
-//! refused by local checks before any lookup, and genuine requests hit the
-//! status cache. The registry is the real embedded one, wrapped to count
-//! the calls that reach it. Also, on the in-memory network under virtual
-//! time: the per-source rate limit, and its bucket refilling.
+//! refused by local checks before any lookup, genuine requests hit the
+//! status cache, and requests signed by fresh keys (which no cache can
+//! answer) spend their source's lookup budget. The registry is the real
+//! embedded one, wrapped to count the calls that reach it. Also, on the
+//! in-memory network under virtual time: the per-source rate limit, and
+//! its bucket refilling.
 
 mod common;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use chainmail_chain::{ChainError, EndpointRecord, Registry, TxOutcome};
-use chainmail_core::eip712::{
-    Certificate, Domain, Endpoint, Renewal, Revocation, SessionRequest, Signed,
-};
 use chainmail_core::handshake::Initiator;
-use chainmail_core::{Address, IdStatus, PublicKey};
 use chainmail_node::limits::Limits;
 use chainmail_node::store::Store;
 use chainmail_node::{DeliveryOutcome, Node, NodeOptions, SendStatus, deliver, send};
+use common::counting::Counting;
 use common::virt::World;
 use common::*;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-
-/// The real registry, counting lookups.
-struct Counting {
-    inner: Arc<dyn Registry>,
-    lookups: AtomicUsize,
-}
-
-#[async_trait]
-impl Registry for Counting {
-    fn domain(&self) -> Domain {
-        self.inner.domain()
-    }
-    async fn register(&self, c: &Signed<Certificate>) -> Result<TxOutcome, ChainError> {
-        self.inner.register(c).await
-    }
-    async fn renew(&self, r: &Signed<Renewal>) -> Result<TxOutcome, ChainError> {
-        self.inner.renew(r).await
-    }
-    async fn revoke(&self, r: &Signed<Revocation>) -> Result<TxOutcome, ChainError> {
-        self.inner.revoke(r).await
-    }
-    async fn set_endpoint(&self, e: &Signed<Endpoint>) -> Result<TxOutcome, ChainError> {
-        self.inner.set_endpoint(e).await
-    }
-    async fn status(&self, id: Address) -> Result<IdStatus, ChainError> {
-        self.lookups.fetch_add(1, Ordering::SeqCst);
-        self.inner.status(id).await
-    }
-    async fn is_valid(&self, id: Address) -> Result<bool, ChainError> {
-        self.lookups.fetch_add(1, Ordering::SeqCst);
-        self.inner.is_valid(id).await
-    }
-    async fn public_key(&self, id: Address) -> Result<Option<PublicKey>, ChainError> {
-        self.lookups.fetch_add(1, Ordering::SeqCst);
-        self.inner.public_key(id).await
-    }
-    async fn public_key_at(&self, id: Address, block: u64) -> Result<PublicKey, ChainError> {
-        self.lookups.fetch_add(1, Ordering::SeqCst);
-        self.inner.public_key_at(id, block).await
-    }
-    async fn endpoint(&self, id: Address) -> Result<Option<EndpointRecord>, ChainError> {
-        self.lookups.fetch_add(1, Ordering::SeqCst);
-        self.inner.endpoint(id).await
-    }
-    async fn verify_session(&self, r: &Signed<SessionRequest>) -> Result<(), ChainError> {
-        self.lookups.fetch_add(1, Ordering::SeqCst);
-        self.inner.verify_session(r).await
-    }
-    async fn now(&self) -> Result<u64, ChainError> {
-        self.inner.now().await
-    }
-}
 
 async fn drain(mut s: impl AsyncRead + Unpin) -> usize {
     let mut n = 0;
@@ -101,10 +44,7 @@ async fn t_b1_flood_costs_at_most_one_lookup_per_id() {
     let bob_key = new_key();
     register(&real, &alice_key).await;
     register(&real, &bob_key).await;
-    let counting = Arc::new(Counting {
-        inner: real.clone(),
-        lookups: AtomicUsize::new(0),
-    });
+    let counting = Counting::new(real.clone());
     let alice = Node::new(
         alice_key.clone_key(),
         counting.clone(),
@@ -146,7 +86,7 @@ async fn t_b1_flood_costs_at_most_one_lookup_per_id() {
         s.write_all(&t_b1(1)).await.unwrap();
         assert_eq!(drain(s).await, 0);
     }
-    assert_eq!(counting.lookups.load(Ordering::SeqCst), 0);
+    assert_eq!(counting.total(), 0);
 
     // 40 genuine T_B1s (fresh E_B each, never confirmed): every one gets a
     // T_A2, and the chain is asked once about Bob and once about Alice.
@@ -158,7 +98,7 @@ async fn t_b1_flood_costs_at_most_one_lookup_per_id() {
         s.shutdown().await.unwrap();
         assert_eq!(drain(s).await, 4 + chainmail_core::handshake::T_A2_LEN);
     }
-    assert_eq!(counting.lookups.load(Ordering::SeqCst), 2);
+    assert_eq!(counting.total(), 2);
     running.stop().await;
 }
 
@@ -220,4 +160,81 @@ async fn per_source_rate_limit_closes_excess_connections_until_it_refills() {
     assert_eq!(alice.store().inbox_after(0, 10).unwrap().len(), 2);
     running.stop().await;
     carol.running.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn fresh_keys_cost_a_bounded_number_of_lookups_per_source() {
+    // Keys are free: a flooder signs each T_B1 with a new one, so no status
+    // cache can answer, and each would cost the RPC provider a call. The
+    // source's lookup budget bounds them; a genuine peer from elsewhere is
+    // not held up.
+    let w = World::new().await;
+    let alice_key = new_key();
+    w.register(&alice_key).await;
+    let counting = Counting::new(w.reg.clone());
+    let burst = 8;
+    let alice = Node::new(
+        alice_key.clone_key(),
+        counting.clone(),
+        Store::open(&w.dir.path().join("alice.db")).unwrap(),
+        NodeOptions {
+            limits: Limits {
+                // No refill within the test: the bound is exact.
+                lookup_rate: 1.0 / 86_400.0,
+                lookup_burst: burst as f64,
+                status_ttl: Duration::from_secs(600),
+                ..test_limits()
+            },
+            ..w.options()
+        },
+    );
+    let running = w.listen(&alice, "alice:7400", false);
+    w.set_endpoint(&alice_key, "alice:7400").await;
+    let alice_status = w.reg.status(alice_key.address()).await.unwrap();
+    let flooder = w.new_ip();
+    let t_b1 = |key: &chainmail_core::SecretKey| {
+        let (_state, record) = Initiator::start(
+            key,
+            &w.reg.domain(),
+            &alice_key.public_key(),
+            &alice_status,
+            w.now(),
+            &mut rand::rng(),
+        )
+        .unwrap();
+        record
+    };
+    let knock = |record: Vec<u8>| {
+        let mut s = w.net.connect("alice:7400", flooder).unwrap();
+        async move {
+            s.write_all(&record).await.unwrap();
+            // Refused: closed without an answer.
+            assert_eq!(drain(s).await, 0);
+        }
+    };
+
+    // One unregistered key, ten times: the negative cache answers after
+    // the first lookup (and Alice's own status is read once).
+    let stranger = new_key();
+    for _ in 0..10 {
+        knock(t_b1(&stranger)).await;
+    }
+    assert_eq!(counting.reads().0, 2);
+    // A hundred fresh keys: lookups until the source's budget is spent
+    // (the first stranger took one token), then none.
+    for _ in 0..100 {
+        knock(t_b1(&new_key())).await;
+    }
+    assert_eq!(counting.reads().0, 1 + burst);
+
+    // Bob, from his own address, still gets his message through.
+    let bob_key = new_key();
+    w.register(&bob_key).await;
+    let bob = w.node(&bob_key, "bob");
+    let out = send(&bob, alice_key.address(), "hello", TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(out.status, SendStatus::Delivered, "{:?}", out.reason);
+    chainmail_node::close_idle_sessions(&bob, Duration::ZERO).await;
+    running.stop().await;
 }

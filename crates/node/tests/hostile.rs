@@ -15,10 +15,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chainmail_core::handshake::Initiator;
-use chainmail_core::wire::{CloseReason, Wire};
+use chainmail_core::wire::{Ack, CloseReason, Deliver, Envelope, Wire};
 use chainmail_node::handshake;
 use chainmail_node::limits::Limits;
 use chainmail_node::{NodeOptions, SendStatus, send};
+use common::counting::Counting;
 use common::virt::World;
 use common::*;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
@@ -257,6 +258,84 @@ async fn open_session_closed_when_peer_is_revoked() {
         accepted.elapsed() >= recheck_interval - Duration::from_secs(1),
         "closed before the first re-check"
     );
+    running.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_open_session_rides_out_one_failed_recheck_not_two() {
+    // The RPC provider failing once must not tear down open sessions (it
+    // would tear down all of them at once); failing twice in a row ends
+    // them, as a status the node cannot confirm is not trusted for long.
+    let w = World::new().await;
+    let alice_key = new_key();
+    w.register(&alice_key).await;
+    let counting = Counting::new(w.reg.clone());
+    let recheck_interval = Limits::default().recheck_interval;
+    let alice = chainmail_node::Node::new(
+        alice_key.clone_key(),
+        counting.clone(),
+        chainmail_node::store::Store::open(&w.dir.path().join("alice.db")).unwrap(),
+        NodeOptions {
+            limits: Limits {
+                recheck_interval,
+                idle_timeout: recheck_interval * 10,
+                ..test_limits()
+            },
+            ..w.options()
+        },
+    );
+    let running = w.listen(&alice, "alice:7400", false);
+    let bob_key = new_key();
+    w.register(&bob_key).await;
+    let bob = w.node(&bob_key, "bob");
+    let stream = w.net.connect("alice:7400", w.new_ip()).unwrap();
+    let mut session = handshake::initiate(
+        &bob,
+        stream,
+        alice_key.address(),
+        alice_key.public_key(),
+        u64::MAX,
+        tokio::time::Instant::now() + TIMEOUT,
+    )
+    .await
+    .unwrap();
+    let deliver = |id: u8| {
+        let envelope = Envelope {
+            id: [id; 16],
+            sent_at: w.now(),
+            body: b"still here".to_vec(),
+        };
+        Wire::Deliver(
+            Deliver::sign_batch(
+                &bob_key,
+                &w.reg.domain(),
+                alice_key.address(),
+                vec![envelope],
+            )
+            .unwrap(),
+        )
+    };
+
+    // The next re-check fails (virtual time reaches it at once)…
+    counting.fail_next_status(1);
+    counting.failed.notified().await;
+    // …and the session carries on: a message on it is stored and acked.
+    session.send(&deliver(1)).await.unwrap();
+    assert_eq!(
+        session.recv().await.unwrap(),
+        Wire::Ack(Ack { ids: vec![[1; 16]] })
+    );
+
+    // Two failed re-checks in a row: the session ends.
+    counting.fail_next_status(2);
+    let ended = tokio::time::timeout(recheck_interval * 3, session.recv())
+        .await
+        .expect("the session ends by the second failed re-check");
+    assert!(
+        ended.is_err(),
+        "expected the connection closed, got {ended:?}"
+    );
+    assert_eq!(alice.store().inbox_after(0, 10).unwrap().len(), 1);
     running.stop().await;
 }
 

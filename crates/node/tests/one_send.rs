@@ -7,93 +7,12 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use async_trait::async_trait;
-use chainmail_chain::{ChainError, EndpointRecord, Registry, TxOutcome};
-use chainmail_core::eip712::{
-    Certificate, Domain, Endpoint, Renewal, Revocation, SessionRequest, Signed,
-};
-use chainmail_core::{Address, IdStatus, PublicKey};
+use chainmail_chain::Registry;
 use chainmail_node::limits::Limits;
 use chainmail_node::{DeliveryOutcome, NodeOptions, SendStatus, deliver, send};
+use common::counting::Counting;
 use common::*;
-
-/// A registry that counts its chain reads and passes everything on.
-struct Counting {
-    inner: Arc<dyn Registry>,
-    status: AtomicUsize,
-    key: AtomicUsize,
-    endpoint: AtomicUsize,
-}
-
-impl Counting {
-    fn new(inner: Arc<dyn Registry>) -> Arc<Self> {
-        Arc::new(Self {
-            inner,
-            status: AtomicUsize::new(0),
-            key: AtomicUsize::new(0),
-            endpoint: AtomicUsize::new(0),
-        })
-    }
-
-    /// (status, key, endpoint) reads so far.
-    fn reads(&self) -> (usize, usize, usize) {
-        (
-            self.status.load(Ordering::SeqCst),
-            self.key.load(Ordering::SeqCst),
-            self.endpoint.load(Ordering::SeqCst),
-        )
-    }
-}
-
-#[async_trait]
-impl Registry for Counting {
-    fn domain(&self) -> Domain {
-        self.inner.domain()
-    }
-    async fn register(&self, c: &Signed<Certificate>) -> Result<TxOutcome, ChainError> {
-        self.inner.register(c).await
-    }
-    async fn renew(&self, r: &Signed<Renewal>) -> Result<TxOutcome, ChainError> {
-        self.inner.renew(r).await
-    }
-    async fn revoke(&self, r: &Signed<Revocation>) -> Result<TxOutcome, ChainError> {
-        self.inner.revoke(r).await
-    }
-    async fn set_endpoint(&self, e: &Signed<Endpoint>) -> Result<TxOutcome, ChainError> {
-        self.inner.set_endpoint(e).await
-    }
-    async fn status(&self, id: Address) -> Result<IdStatus, ChainError> {
-        self.status.fetch_add(1, Ordering::SeqCst);
-        self.inner.status(id).await
-    }
-    async fn is_valid(&self, id: Address) -> Result<bool, ChainError> {
-        // `isValid` is a status read too.
-        self.status.fetch_add(1, Ordering::SeqCst);
-        self.inner.is_valid(id).await
-    }
-    // `public_key` is the trait's default: a status read (counted above),
-    // then `public_key_at`.
-    async fn public_key_at(
-        &self,
-        id: Address,
-        registered_block: u64,
-    ) -> Result<PublicKey, ChainError> {
-        self.key.fetch_add(1, Ordering::SeqCst);
-        self.inner.public_key_at(id, registered_block).await
-    }
-    async fn endpoint(&self, id: Address) -> Result<Option<EndpointRecord>, ChainError> {
-        self.endpoint.fetch_add(1, Ordering::SeqCst);
-        self.inner.endpoint(id).await
-    }
-    async fn verify_session(&self, r: &Signed<SessionRequest>) -> Result<(), ChainError> {
-        self.inner.verify_session(r).await
-    }
-    async fn now(&self) -> Result<u64, ChainError> {
-        self.inner.now().await
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_send_over_a_new_session_reads_the_status_once() {

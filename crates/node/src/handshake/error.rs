@@ -63,6 +63,13 @@ pub enum SessionError {
     /// node accepts contacts only). It is told nothing; the connection closes.
     #[error("session request from {0} refused: blocked, or not a contact")]
     NotAdmitted(Address),
+    /// Responder side: the initiator's status was in no cache, and its
+    /// source has spent its budget of chain lookups (a flood of fresh
+    /// keys). It is told nothing; the connection closes.
+    #[error(
+        "session request from {0} refused: its source spent its budget of chain lookups for uncached IDs"
+    )]
+    LookupBudget(Address),
     /// Initiator side: the responder closed the connection instead of
     /// answering our session request (it refused us: blocked, contacts
     /// only, or it judged our ID not valid).

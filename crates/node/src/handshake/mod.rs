@@ -9,7 +9,9 @@
 
 use chainmail_core::handshake::{HandshakeError, Initiator, Responder, T_B1_LEN};
 use chainmail_core::session::Opened;
-use chainmail_core::{Address, PublicKey};
+use std::net::IpAddr;
+
+use chainmail_core::{Address, IdStatus, PublicKey};
 use rand::TryRngCore;
 use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
@@ -104,28 +106,38 @@ async fn initiate_inner(
 /// chain call is made for junk), runs the admission `policy` (block
 /// list, statuses, replay row, `verify_on_chain`), answers with T_A2 and
 /// waits for the key confirmation. Fails with [`SessionError::Timeout`]
-/// at `deadline` (slowloris, half-open peers).
+/// at `deadline` (slowloris, half-open peers). The listener also charges
+/// the chain lookups of uncached initiators to the connection's source;
+/// this entry point, for callers with their own accept loop, does not.
 pub async fn accept(
     node: &Node,
     stream: impl Link,
     deadline: Instant,
 ) -> Result<SecureStream, SessionError> {
     let stream: BoxLink = Box::new(stream);
-    accept_boxed(node, stream, deadline).await
+    let (session, _status) = accept_boxed(node, stream, None, deadline).await?;
+    Ok(session)
 }
 
-/// [`accept`] over a connection already boxed (the listener's).
+/// [`accept`] over a connection already boxed (the listener's), chain
+/// lookups charged to `source` when given; also returns the initiator's
+/// status the session was admitted on.
 pub(crate) async fn accept_boxed(
     node: &Node,
     stream: BoxLink,
+    source: Option<IpAddr>,
     deadline: Instant,
-) -> Result<SecureStream, SessionError> {
-    tokio::time::timeout_at(deadline, accept_inner(node, stream))
+) -> Result<(SecureStream, IdStatus), SessionError> {
+    tokio::time::timeout_at(deadline, accept_inner(node, stream, source))
         .await
         .map_err(|_| SessionError::Timeout)?
 }
 
-async fn accept_inner(node: &Node, mut stream: BoxLink) -> Result<SecureStream, SessionError> {
+async fn accept_inner(
+    node: &Node,
+    mut stream: BoxLink,
+    source: Option<IpAddr>,
+) -> Result<(SecureStream, IdStatus), SessionError> {
     let mut reader = RecordReader::new();
     // T_B1 has one size, and an honest initiator sends it at once: a
     // longer record is refused at its prefix, a silent socket at
@@ -134,44 +146,48 @@ async fn accept_inner(node: &Node, mut stream: BoxLink) -> Result<SecureStream, 
     let t_b1 = tokio::time::timeout(first, reader.next_bounded(&mut stream, T_B1_LEN))
         .await
         .map_err(|_| SessionError::Timeout)??;
-    // The permit covers the costly part (ECDH, verify, status, sign), not
-    // the wait for T_B1: a slowloris holds a connection slot until the
-    // handshake deadline, never a handshake permit. Waiting here (within
-    // the caller's deadline) rather than refusing smooths bursts.
-    let permit = node
-        .handshake_permits()
-        .acquire()
-        .await
-        .map_err(|_| TransportError::Closed)?;
+    // The permit covers the CPU (ECDH and the signature check here, ECDH
+    // and signing for the answer), never a wait: not for T_B1 (a slowloris
+    // holds a connection slot until the deadline, never a permit), not for
+    // the chain or the store in the policy (a slow RPC provider must not
+    // stall every handshake), not for the confirmation. Waiting for a
+    // permit (within the caller's deadline) rather than refusing smooths
+    // bursts.
     let responder = Responder::new(node.key(), *node.domain());
-    let pending = responder.read_t_b1(&t_b1, node.now())?;
+    let pending = {
+        let _permit = cpu_permit(node).await?;
+        responder.read_t_b1(&t_b1, node.now())?
+    };
     debug!(from = %pending.initiator(), "T_B1 checked locally");
-    let admitted = policy::admit(node, pending).await?;
+    let admitted = policy::admit(node, pending, source).await?;
     let peer_key = *admitted.request.initiator_key();
-    // Bob's key hashes to ID_B and signed T_B (checked in read_t_b1),
-    // so caching `ss` under ID_B cannot be poisoned by a stranger.
-    let ss = node.static_shared(&peer_key);
-    let (t_a2, mut session) = admitted
-        .request
-        .answer(&ss, admitted.replay, node.now(), &mut os_rng().unwrap_err())
-        .map_err(|e| match e {
-            HandshakeError::Replay { id } => SessionError::Replay(id),
-            e => e.into(),
-        })?;
+    let (t_a2, mut session) = {
+        let _permit = cpu_permit(node).await?;
+        // Bob's key hashes to ID_B and signed T_B (checked in read_t_b1),
+        // so caching `ss` under ID_B cannot be poisoned by a stranger.
+        let ss = node.static_shared(&peer_key);
+        admitted
+            .request
+            .answer(&ss, admitted.replay, node.now(), &mut os_rng().unwrap_err())
+            .map_err(|e| match e {
+                HandshakeError::Replay { id } => SessionError::Replay(id),
+                e => e.into(),
+            })?
+    };
     stream.write_all(&t_a2).await?;
-    // The costly part is done; a half-open peer that never confirms must
-    // not keep the permit.
-    drop(permit);
     let confirm = reader.next(&mut stream).await?;
     match session.open(&confirm, node.now())? {
         Opened::Confirmed => {}
         Opened::Data(_) => return Err(SessionError::NotConfirmed),
     }
-    Ok(SecureStream::new(
-        stream,
-        reader,
-        session,
-        peer_key,
-        node.clock().clone(),
-    ))
+    let session = SecureStream::new(stream, reader, session, peer_key, node.clock().clone());
+    Ok((session, admitted.status))
+}
+
+/// One of the node's handshake permits (the cap on handshake CPU at once).
+async fn cpu_permit(node: &Node) -> Result<tokio::sync::SemaphorePermit<'_>, SessionError> {
+    node.handshake_permits()
+        .acquire()
+        .await
+        .map_err(|_| TransportError::Closed.into())
 }

@@ -9,6 +9,8 @@
 //!
 //! Nothing here touches a socket; [`crate::handshake`] drives the bytes.
 
+use std::net::IpAddr;
+
 use chainmail_chain::ChainError;
 use chainmail_core::handshake::{
     AdmissibleT_B1, HandshakeError, MAX_SKEW_SECS, PendingT_B1, ReplayError,
@@ -31,12 +33,20 @@ pub(crate) struct Admitted<'k> {
     pub(crate) request: AdmissibleT_B1<'k>,
     /// `Ok` when its (ID_B, E_B) was new; the core refuses it otherwise.
     pub(crate) replay: Result<(), ReplayError>,
+    /// The initiator's status it was judged on.
+    pub(crate) status: IdStatus,
 }
 
 /// Runs the policy on a T_B1 the core checked locally.
+///
+/// The initiator's status comes from the status cache (positive or
+/// negative) when it can; a lookup the cache cannot answer first takes a
+/// token from `source`'s lookup budget, so fresh keys (free to make) cost
+/// the RPC provider a bounded number of calls per source.
 pub(crate) async fn admit<'k>(
     node: &Node,
     pending: PendingT_B1<'k>,
+    source: Option<IpAddr>,
 ) -> Result<Admitted<'k>, SessionError> {
     let initiator = pending.initiator();
     // Blocked IDs (and strangers in contacts-only mode) are refused before
@@ -48,7 +58,17 @@ pub(crate) async fn admit<'k>(
     {
         return Err(SessionError::NotAdmitted(initiator));
     }
-    let initiator_status = node.status(initiator).await?;
+    let initiator_status = match node.cached_status(initiator) {
+        Some(s) => s,
+        None => {
+            if let Some(source) = source
+                && !node.inbound().allow_lookup(source, node.clock().instant())
+            {
+                return Err(SessionError::LookupBudget(initiator));
+            }
+            node.fresh_status(initiator).await?
+        }
+    };
     let own_status = node.status(node.address()).await?;
     // The one judgment of both statuses (and T's freshness after the
     // lookups) is the core's; only the replay check is left.
@@ -66,7 +86,11 @@ pub(crate) async fn admit<'k>(
     } else {
         Err(ReplayError::Seen)
     };
-    Ok(Admitted { request, replay })
+    Ok(Admitted {
+        request,
+        replay,
+        status: initiator_status,
+    })
 }
 
 /// Checks and inserts the request's (ID_B, keccak(E_B)) row atomically in

@@ -12,6 +12,7 @@ use tracing::{debug, info};
 
 use super::preauth::Ticket;
 use super::receive::receive;
+use super::recheck::KnownStatus;
 use crate::handshake::{self, SessionError};
 use crate::node::{Node, NodeError};
 use crate::transport::{BoxLink, SecureStream, TransportError};
@@ -60,14 +61,15 @@ pub(super) async fn handle_connection(
 ) -> Result<(), ConnectionError> {
     let clock = node.clock();
     let deadline = clock.deadline(node.options().limits.handshake_timeout);
-    let mut session = tokio::select! {
-        r = handshake::accept_boxed(node, stream, deadline) => r?,
+    let (mut session, admitted_on) = tokio::select! {
+        r = handshake::accept_boxed(node, stream, Some(peer.ip()), deadline) => r?,
         () = ticket.evicted() => return Err(ConnectionError::MadeRoom),
     };
     // Authenticated: no longer counted against the source.
     drop(ticket);
     let from = session.peer();
     info!(%peer, from = %from, "session accepted");
+    let mut known = KnownStatus::new(from, admitted_on);
     let limits = node.options().limits.clone();
     let mut recheck = tokio::time::interval_at(
         clock.deadline(limits.recheck_interval),
@@ -91,8 +93,9 @@ pub(super) async fn handle_connection(
             },
             _ = recheck.tick() => {
                 // Open sessions re-check the peer on chain: a revocation
-                // closes them within one interval.
-                let status = node.fresh_status(from).await.map_err(NodeError::from)?;
+                // closes them within one interval (one failed re-check is
+                // ridden out on the last known status).
+                let status = known.update(node.fresh_status(from).await).map_err(NodeError::from)?;
                 if let Err(e) = status.check(clock.now_unix()) {
                     send_close(&mut session, CloseReason::PeerRevoked).await;
                     return Err(ConnectionError::PeerRevoked(from, e));
@@ -109,7 +112,7 @@ pub(super) async fn handle_connection(
         };
         match payload {
             Wire::Deliver(deliver) => {
-                receive(node, &mut session, deliver).await?;
+                receive(node, &mut session, &mut known, deliver).await?;
                 idle_since = clock.instant();
             }
             Wire::Ack(_) => {

@@ -9,6 +9,7 @@ mod connection;
 mod listener;
 mod preauth;
 mod receive;
+mod recheck;
 
 use std::sync::Arc;
 
@@ -32,6 +33,9 @@ pub(crate) struct State {
     // Why a std Mutex: the limiter is touched once per accepted connection,
     // for a map operation, never across an `.await`.
     rate_limiter: std::sync::Mutex<RateLimiter>,
+    // The same kind of buckets for chain lookups: a session request whose
+    // initiator no status cache holds takes a token from its source's.
+    lookup_limiter: std::sync::Mutex<RateLimiter>,
     /// Connections not yet authenticated, per source.
     preauth: Arc<preauth::PreAuth>,
 }
@@ -48,8 +52,22 @@ impl State {
                 limits.per_ip_burst,
                 10_000,
             )),
+            lookup_limiter: std::sync::Mutex::new(RateLimiter::new(
+                limits.lookup_rate,
+                limits.lookup_burst,
+                10_000,
+            )),
             preauth: Arc::new(preauth::PreAuth::new(limits.max_preauth_per_source)),
         }
+    }
+
+    /// Takes a chain-lookup token for `source` at `now`: `false` when its
+    /// budget is spent.
+    pub(crate) fn allow_lookup(&self, source: std::net::IpAddr, now: tokio::time::Instant) -> bool {
+        self.lookup_limiter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .allow(source, now)
     }
 
     /// Connections held open now (handshaking or established).

@@ -9,6 +9,7 @@ use chainmail_core::wire::{Ack, CloseReason, Deliver, VerifiedMessage, Wire};
 use tracing::info;
 
 use super::connection::{ConnectionError, send_close};
+use super::recheck::KnownStatus;
 use crate::handshake::SessionError;
 use crate::node::{Node, NodeError};
 use crate::store::{ReceivedMessage, ReceivedProof, Stored};
@@ -19,13 +20,15 @@ use crate::transport::SecureStream;
 pub(super) async fn receive(
     node: &Node,
     session: &mut SecureStream,
+    known: &mut KnownStatus,
     deliver: Deliver,
 ) -> Result<(), ConnectionError> {
     let from = session.peer();
     // A session outlives single deliveries (senders keep it for the next
-    // message), so each `Deliver` is admitted as a new handshake would be.
-    let status = crate::handshake::policy::sender_status(node, from)
-        .await
+    // message), so each `Deliver` is admitted as a new handshake would be
+    // (riding out one failed lookup, as a re-check does).
+    let status = known
+        .update(crate::handshake::policy::sender_status(node, from).await)
         .map_err(NodeError::from)?;
     if let Err(e) = status.check(node.now()) {
         send_close(session, CloseReason::PeerRevoked).await;

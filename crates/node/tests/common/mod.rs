@@ -6,6 +6,7 @@
 
 #![allow(dead_code)] // each test file uses a different part
 
+pub mod counting;
 pub mod virt;
 
 use std::net::SocketAddr;
@@ -91,6 +92,8 @@ pub fn test_limits() -> Limits {
         status_ttl: Duration::ZERO,
         per_ip_rate: 1000.0,
         per_ip_burst: 1000.0,
+        lookup_rate: 1000.0,
+        lookup_burst: 1000.0,
         ..Limits::default()
     }
 }
