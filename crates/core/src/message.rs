@@ -291,6 +291,22 @@ impl Deliver {
         peer: &PublicKey,
         local: &Address,
     ) -> Result<Vec<VerifiedMessage>, MessageError> {
+        self.verify_unseen(domain, peer, local, |_| false)
+    }
+
+    /// [`Deliver::verify`] of the messages whose id `seen` does not know
+    /// (the caller's dedup, asked before any signature is checked): a
+    /// `Deliver` replayed costs no signature check. Seen messages are
+    /// neither checked nor returned; with `Auth::Batch` the one signature
+    /// is checked unless every message was seen. `from` and `to` are
+    /// checked whatever `seen` says.
+    pub fn verify_unseen(
+        &self,
+        domain: &Domain,
+        peer: &PublicKey,
+        local: &Address,
+        seen: impl Fn(&[u8; 16]) -> bool,
+    ) -> Result<Vec<VerifiedMessage>, MessageError> {
         let peer_id = peer.address();
         if self.from != peer_id {
             return Err(MessageError::NotFromPeer {
@@ -315,7 +331,10 @@ impl Deliver {
                     });
                 }
                 let separator = domain.separator();
-                for (m, s) in messages.iter().zip(sigs) {
+                for ((m, s), env) in messages.iter().zip(sigs).zip(&self.messages) {
+                    if seen(&env.id) {
+                        continue;
+                    }
                     s.verify(&signing_hash_of(&separator, &m.struct_hash()), peer)
                         .map_err(|_| MessageError::BadSignature { from: self.from })?;
                 }
@@ -324,6 +343,9 @@ impl Deliver {
                     .map(|s| MessageProof::Single { signature: *s })
                     .collect();
                 (proofs, None)
+            }
+            Auth::Batch(_) if self.messages.iter().all(|e| seen(&e.id)) => {
+                return Ok(Vec::new());
             }
             Auth::Batch(signature) => {
                 let leaves: Vec<[u8; 32]> = messages.iter().map(|m| m.struct_hash()).collect();
@@ -354,6 +376,7 @@ impl Deliver {
             .into_iter()
             .zip(&self.messages)
             .zip(proofs)
+            .filter(|((_, env), _)| !seen(&env.id))
             .map(|((message, env), proof)| VerifiedMessage {
                 message,
                 body: env.body.clone(),
@@ -406,6 +429,52 @@ pub(crate) mod tests {
         for v in &verified {
             verify_stored(&domain(), &v.message, &v.body, &v.proof, &bob.public_key()).unwrap();
         }
+    }
+
+    #[test]
+    fn seen_messages_are_neither_checked_nor_returned() {
+        let (bob, alice) = (key(0xb0), key(0xa1));
+        let (d, p) = (domain(), bob.public_key());
+        let seen = |id: &[u8; 16]| id[0] < 2;
+        let mut each = Deliver::sign_each(&bob, &d, alice.address(), envelopes(3)).unwrap();
+        let ids = |v: Vec<VerifiedMessage>| v.iter().map(|m| m.message.id[0]).collect::<Vec<_>>();
+        assert_eq!(
+            ids(each.verify_unseen(&d, &p, &alice.address(), seen).unwrap()),
+            [2]
+        );
+        // A bad signature on a seen message is not looked at; on an unseen
+        // one it fails the whole `Deliver`.
+        let Auth::Each(sigs) = &mut each.auth else {
+            unreachable!()
+        };
+        let good = sigs[2];
+        sigs[0] = good;
+        assert!(each.verify_unseen(&d, &p, &alice.address(), seen).is_ok());
+        assert!(each.verify(&d, &p, &alice.address()).is_err());
+        let Auth::Each(sigs) = &mut each.auth else {
+            unreachable!()
+        };
+        sigs[2] = sigs[1];
+        assert!(each.verify_unseen(&d, &p, &alice.address(), seen).is_err());
+
+        let batch = Deliver::sign_batch(&bob, &d, alice.address(), envelopes(3)).unwrap();
+        let unseen = batch.verify_unseen(&d, &p, &alice.address(), seen).unwrap();
+        assert_eq!(ids(unseen.clone()), [2]);
+        // Its proof is the one `verify` gives for that message.
+        let all = batch.verify(&d, &p, &alice.address()).unwrap();
+        assert_eq!(unseen[0], all[2]);
+        // All seen: nothing to check, nothing returned; `to` still checked.
+        assert!(
+            batch
+                .verify_unseen(&d, &p, &alice.address(), |_| true)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(
+            batch
+                .verify_unseen(&d, &p, &bob.address(), |_| true)
+                .is_err()
+        );
     }
 
     #[test]

@@ -110,6 +110,13 @@ pub enum CloseReason {
     /// `Deliver` the receiver did not ack is refused for good (the sender
     /// should mark it rejected, not retry it).
     NotText,
+    /// Sent right after the `Ack` (if any) of a `Deliver` when the
+    /// receiver holds as many messages from this sender — a stranger to
+    /// it, not a contact — as it accepts: every message of that `Deliver`
+    /// it did not ack is not stored. Not a refusal for good: the sender
+    /// keeps them queued and retries later (the quota frees when the
+    /// recipient accepts the request or deletes messages).
+    QuotaFull,
 }
 
 impl CloseReason {
@@ -121,6 +128,7 @@ impl CloseReason {
             CloseReason::ProtocolError => 3,
             CloseReason::Shutdown => 4,
             CloseReason::NotText => 5,
+            CloseReason::QuotaFull => 6,
         }
     }
     fn from_code(code: u8) -> Option<Self> {
@@ -131,6 +139,7 @@ impl CloseReason {
             3 => CloseReason::ProtocolError,
             4 => CloseReason::Shutdown,
             5 => CloseReason::NotText,
+            6 => CloseReason::QuotaFull,
             _ => return None,
         })
     }

@@ -56,6 +56,11 @@ pub struct Limits {
     pub lookup_rate: f64,
     /// ...and burst.
     pub lookup_burst: f64,
+    /// Messages the inbox holds from one sender that is not a named
+    /// contact (a message request); past it, its messages are not stored
+    /// and the sender is told (`Close(QuotaFull)`: it keeps them queued).
+    /// Naming the sender a contact lifts the quota.
+    pub stranger_inbox_quota: usize,
     /// IDs each status cache holds (registered IDs, and IDs the chain does
     /// not know), least recently used evicted first.
     pub status_cache_entries: usize,
@@ -82,6 +87,7 @@ impl Default for Limits {
             per_ip_burst: 40.0,
             lookup_rate: 0.5,
             lookup_burst: 8.0,
+            stranger_inbox_quota: 200,
             status_cache_entries: 10_000,
             max_batch: 64,
         }

@@ -43,6 +43,10 @@ pub(super) enum ConnectionError {
         "message refused: {count} message(s) from {from} refused for good: body is not UTF-8 text"
     )]
     NotText { count: usize, from: Address },
+    #[error(
+        "{count} message(s) from {from} not stored: it is not a contact and its messages fill its inbox quota (name it a contact to lift it)"
+    )]
+    QuotaFull { count: usize, from: Address },
     #[error(transparent)]
     Node(#[from] NodeError),
 }

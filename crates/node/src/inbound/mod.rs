@@ -38,6 +38,8 @@ pub(crate) struct State {
     lookup_limiter: std::sync::Mutex<RateLimiter>,
     /// Connections not yet authenticated, per source.
     preauth: Arc<preauth::PreAuth>,
+    /// Received messages whose signature was checked (replays are not).
+    verified: std::sync::atomic::AtomicU64,
 }
 
 impl State {
@@ -58,6 +60,7 @@ impl State {
                 10_000,
             )),
             preauth: Arc::new(preauth::PreAuth::new(limits.max_preauth_per_source)),
+            verified: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -68,6 +71,17 @@ impl State {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .allow(source, now)
+    }
+
+    /// Counts `n` received messages verified.
+    pub(crate) fn count_verified(&self, n: usize) {
+        self.verified
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Received messages verified so far.
+    pub(crate) fn verified(&self) -> u64 {
+        self.verified.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Connections held open now (handshaking or established).

@@ -34,16 +34,29 @@ pub(super) async fn receive(
         send_close(session, CloseReason::PeerRevoked).await;
         return Err(ConnectionError::PeerRevoked(from, e));
     }
+    // Dedup first: a message this store holds is acked again without its
+    // signature being checked, so a replayed `Deliver` costs lookups only.
+    let ids: Vec<[u8; 16]> = deliver.messages.iter().map(|e| e.id).collect();
+    let seen = node.db(move |s| s.seen_ids(&from, &ids)).await?;
     // The core checks `from` is the peer this session authenticated, `to`
-    // is us, and every signature (each, or the batch's over the Merkle
-    // root) is the peer's.
-    let verified = match deliver.verify(node.domain(), &session.peer_key(), &node.address()) {
+    // is us, and every new message's signature (each, or the batch's over
+    // the Merkle root) is the peer's — off the async workers: a frame can
+    // carry hundreds of signatures.
+    let (domain, key, local) = (*node.domain(), session.peer_key(), node.address());
+    let (deliver, verified) = tokio::task::spawn_blocking(move || {
+        let v = deliver.verify_unseen(&domain, &key, &local, |id| seen.contains(id));
+        (deliver, v.map(|v| (v, seen)))
+    })
+    .await
+    .map_err(|e| NodeError::Task(e.to_string()))?;
+    let (verified, seen) = match verified {
         Ok(v) => v,
         Err(e) => {
             send_close(session, CloseReason::ProtocolError).await;
             return Err(e.into());
         }
     };
+    node.inbound().count_verified(verified.len());
     // Bodies are UTF-8 text (chainmail is a text messenger). A signed
     // message that is not text is refused for good, one by one: the others
     // are stored and acked, then `Close(NotText)` tells the sender that
@@ -59,27 +72,43 @@ pub(super) async fn receive(
         }
     }
     let now = node.now();
-    // Commit first, ack after: an ack means "stored for good".
-    let ids: Vec<[u8; 16]> = rows.iter().map(|r| r.message_id).collect();
+    // Commit first, ack after: an ack means "stored for good". A stranger
+    // (not a named contact) gets at most its quota of inbox rows.
     let contacts_only = node.options().contacts_only;
+    let quota = node.options().limits.stranger_inbox_quota;
     let stored = node
         .db(move |s| {
+            let contact = s.contact(&from)?;
             if !s.admits(&from, contacts_only)? {
                 return Ok(None);
             }
-            if rows.is_empty() {
-                return Ok(Some(Vec::new()));
-            }
-            s.store_received_all(&rows, now).map(Some)
+            let stranger = contact.is_none_or(|c| c.name.is_none());
+            let stored = s.store_received_within(&rows, now, stranger.then_some(quota))?;
+            let ids: Vec<_> = rows
+                .iter()
+                .zip(&stored)
+                .filter_map(|(r, s)| s.map(|s| (r.message_id, s)))
+                .collect();
+            Ok(Some((ids, stored.len())))
         })
         .await?;
-    let Some(stored) = stored else {
+    let Some((stored, offered)) = stored else {
         // Told nothing, as at the handshake: the connection closes.
         return Err(SessionError::NotAdmitted(from).into());
     };
+    let over_quota = offered - stored.len();
+    // Acked: what was stored now, and what this store already held (a
+    // resend after a lost ack), in the `Deliver`'s order.
+    let acked: std::collections::HashSet<[u8; 16]> = stored.iter().map(|(id, _)| *id).collect();
+    let ids: Vec<[u8; 16]> = deliver
+        .messages
+        .iter()
+        .map(|e| e.id)
+        .filter(|id| acked.contains(id) || seen.contains(id))
+        .collect();
     if !ids.is_empty() {
-        let new = stored.iter().filter(|s| **s == Stored::New).count();
-        info!(from = %from, new, duplicates = stored.len() - new, "messages stored");
+        let new = stored.iter().filter(|(_, s)| *s == Stored::New).count();
+        info!(from = %from, new, duplicates = ids.len() - new, "messages stored");
         // A peer that stops reading must not pin this task on a full
         // socket buffer: the write gets the idle timeout too.
         let idle_timeout = node.options().limits.idle_timeout;
@@ -87,6 +116,13 @@ pub(super) async fn receive(
             Ok(r) => r?,
             Err(_) => return Err(ConnectionError::Idle),
         }
+    }
+    if over_quota > 0 {
+        send_close(session, CloseReason::QuotaFull).await;
+        return Err(ConnectionError::QuotaFull {
+            count: over_quota,
+            from,
+        });
     }
     if not_text > 0 {
         send_close(session, CloseReason::NotText).await;

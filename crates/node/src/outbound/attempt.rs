@@ -289,6 +289,9 @@ async fn exchange(
                     }
                     return Ok(Exchanged::Closed);
                 }
+                Wire::Close(Close {
+                    reason: CloseReason::QuotaFull,
+                }) => return Err(DeliveryError::QuotaFull { to }),
                 Wire::Close(close) => return Err(DeliveryError::RecipientClosed(close.reason)),
                 Wire::Deliver(_) => return Err(DeliveryError::UnexpectedDeliver),
             }

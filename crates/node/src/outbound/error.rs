@@ -77,6 +77,16 @@ pub enum DeliveryError {
     /// The recipient closed the session before acking everything.
     #[error("recipient closed the session ({0:?})")]
     RecipientClosed(CloseReason),
+    /// The recipient holds as many messages from us as it accepts from
+    /// someone who is not its contact (`Close(QuotaFull)`): what it did
+    /// not ack stays queued and is retried later.
+    #[error(
+        "recipient {to} holds as many messages from you as it accepts before adding you as a contact; the rest stay queued and are retried"
+    )]
+    QuotaFull {
+        /// The recipient.
+        to: Address,
+    },
     /// The recipient refused messages for good and closed the session
     /// with more `Deliver`s left to send.
     #[error("recipient closed the session after refusing messages")]

@@ -136,6 +136,21 @@ impl Store {
         messages: &[ReceivedMessage],
         now: u64,
     ) -> Result<Vec<Stored>, StoreError> {
+        let stored = self.store_received_within(messages, now, None)?;
+        Ok(stored.into_iter().flatten().collect())
+    }
+
+    /// [`Store::store_received_all`] under a quota: with `Some(quota)` the
+    /// inbox holds at most `quota` messages from each message's sender
+    /// (counted in the same transaction), and a message past it is not
+    /// stored (`None` in its place). The quota is for strangers: a node
+    /// passes `None` for a contact.
+    pub fn store_received_within(
+        &self,
+        messages: &[ReceivedMessage],
+        now: u64,
+        quota: Option<usize>,
+    ) -> Result<Vec<Option<Stored>>, StoreError> {
         let mut bodies = Vec::with_capacity(messages.len());
         for m in messages {
             if m.body.len() > MAX_BODY_BYTES {
@@ -149,12 +164,40 @@ impl Store {
             bodies.push(self.seal_body(INBOX, &m.message_id, &m.from, &m.body)?);
         }
         self.write(|tx| {
-            messages
-                .iter()
-                .zip(bodies)
-                .map(|(m, body)| Self::insert_received(tx, m, body, now))
-                .collect()
+            let mut held = std::collections::HashMap::new();
+            let mut out = Vec::with_capacity(messages.len());
+            for (m, body) in messages.iter().zip(bodies) {
+                if let Some(quota) = quota {
+                    let n = match held.get(&m.from) {
+                        Some(n) => *n,
+                        None => Self::inbox_count_from(tx, &m.from)?,
+                    };
+                    if n >= quota {
+                        out.push(None);
+                        continue;
+                    }
+                    let stored = Self::insert_received(tx, m, body, now)?;
+                    held.insert(m.from, n + usize::from(stored == Stored::New));
+                    out.push(Some(stored));
+                } else {
+                    out.push(Some(Self::insert_received(tx, m, body, now)?));
+                }
+            }
+            Ok(out)
         })
+    }
+
+    /// Messages from `sender` in the inbox.
+    fn inbox_count_from(
+        tx: &rusqlite::Transaction<'_>,
+        sender: &Address,
+    ) -> Result<usize, StoreError> {
+        let n: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM inbox WHERE sender = ?1",
+            params![&sender.0[..]],
+            |r| r.get(0),
+        )?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
 
     fn insert_received(
@@ -204,6 +247,30 @@ impl Store {
             Stored::Duplicate
         } else {
             Stored::New
+        })
+    }
+
+    /// Which of `ids` from `sender` this store already holds (a dedup row,
+    /// or an inbox row kept past it): asked before any signature is
+    /// checked, so a replayed `Deliver` costs lookups, not verifications.
+    pub fn seen_ids(
+        &self,
+        sender: &Address,
+        ids: &[[u8; 16]],
+    ) -> Result<std::collections::HashSet<[u8; 16]>, StoreError> {
+        self.with(|conn| {
+            let mut dedup =
+                conn.prepare_cached("SELECT 1 FROM dedup WHERE sender = ?1 AND message_id = ?2")?;
+            let mut inbox =
+                conn.prepare_cached("SELECT 1 FROM inbox WHERE sender = ?1 AND message_id = ?2")?;
+            let mut seen = std::collections::HashSet::new();
+            for id in ids {
+                let key = params![&sender.0[..], &id[..]];
+                if dedup.exists(key)? || inbox.exists(key)? {
+                    seen.insert(*id);
+                }
+            }
+            Ok(seen)
         })
     }
 

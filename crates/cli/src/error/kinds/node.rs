@@ -269,6 +269,7 @@ impl Kind for SessionError {
             SessionError::Node(n) => n.kind(),
             SessionError::NotAdmitted(_) => "NotAdmitted",
             SessionError::Refused => "Refused",
+            SessionError::LookupBudget(_) => "LookupBudget",
             _ => "SessionError",
         }
     }
@@ -286,7 +287,8 @@ impl Kind for SessionError {
             | SessionError::NotConfirmed
             | SessionError::RefusedOnChain { .. }
             | SessionError::NotAdmitted(_)
-            | SessionError::Refused => Cow::Borrowed(RETRY),
+            | SessionError::Refused
+            | SessionError::LookupBudget(_) => Cow::Borrowed(RETRY),
             _ => Cow::Borrowed(RETRY),
         }
     }
