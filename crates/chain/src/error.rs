@@ -195,6 +195,19 @@ pub enum ChainError {
     /// A bad argument from the caller (URL, chain spec).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The provider's quote for a transaction (its fee per gas, or the gas
+    /// it needs) is above the cap: nothing was signed or sent.
+    #[error(
+        "the provider quotes {quoted} of {what} for this transaction, above the cap of {cap}; nothing was signed or sent"
+    )]
+    FeeTooHigh {
+        /// `fee per gas` or `gas`.
+        what: &'static str,
+        /// The quote.
+        quoted: String,
+        /// The cap.
+        cap: String,
+    },
     /// Any other RPC failure.
     #[error("RPC error: {0}")]
     Rpc(String),

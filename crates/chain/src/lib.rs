@@ -17,7 +17,7 @@ use chainmail_core::{Address, SecretKey};
 pub use embedded::EmbeddedRegistry;
 pub use error::{ChainError, ContractError};
 pub use registry::{EndpointRecord, Registry, TxOutcome};
-pub use rpc::{RpcOptions, RpcRegistry};
+pub use rpc::{DEFAULT_MAX_FEE_PER_GAS, DEFAULT_MAX_GAS, GWEI, RpcOptions, RpcRegistry};
 pub use spec::ChainSpec;
 
 /// Opens a registry.

@@ -35,7 +35,24 @@ pub struct RpcOptions {
     pub receipt_timeout: Duration,
     /// If set, the node must serve this chain id.
     pub expected_chain_id: Option<u64>,
+    /// The most a transaction may bid per gas (EIP-1559 `maxFeePerGas`, in
+    /// wei). The provider quotes the fee; a quote above this is refused
+    /// before anything is signed ([`ChainError::FeeTooHigh`]): a lying or
+    /// compromised provider cannot drain the payer with a made-up price.
+    pub max_fee_per_gas: u128,
+    /// The most gas one transaction may use (its gas limit). An estimate
+    /// above this is refused before signing, as a fee quote above the cap.
+    pub max_gas: u64,
 }
+
+/// Default [`RpcOptions::max_fee_per_gas`]: 300 gwei (well above ordinary
+/// prices on mainnet and rollups, far below what would drain a payer).
+pub const DEFAULT_MAX_FEE_PER_GAS: u128 = 300 * GWEI;
+/// Default [`RpcOptions::max_gas`]: the registry's deployment takes about
+/// 1.6 M, every other call under 200 k.
+pub const DEFAULT_MAX_GAS: u64 = 3_000_000;
+/// Wei per gwei.
+pub const GWEI: u128 = 1_000_000_000;
 
 impl Default for RpcOptions {
     fn default() -> Self {
@@ -43,6 +60,8 @@ impl Default for RpcOptions {
             confirmations: 1,
             receipt_timeout: Duration::from_secs(120),
             expected_chain_id: None,
+            max_fee_per_gas: DEFAULT_MAX_FEE_PER_GAS,
+            max_gas: DEFAULT_MAX_GAS,
         }
     }
 }
@@ -168,6 +187,58 @@ fn provider(
     })
 }
 
+/// `tx` with its fees and gas limit filled from the provider's quotes, or
+/// [`ChainError::FeeTooHigh`] when a quote is above `options`' caps —
+/// before anything is signed. (The estimate is also where a call that
+/// would revert is refused, with the contract's error.)
+async fn within_caps(
+    provider: &DynProvider,
+    url: &str,
+    payer: Option<Address>,
+    options: &RpcOptions,
+    mut tx: TransactionRequest,
+) -> Result<TransactionRequest, ChainError> {
+    let fees = provider
+        .estimate_eip1559_fees()
+        .await
+        .map_err(|e| map_rpc(e, url, payer))?;
+    if fees.max_fee_per_gas > options.max_fee_per_gas {
+        return Err(ChainError::FeeTooHigh {
+            what: "fee per gas",
+            quoted: format!("{} gwei", gwei(fees.max_fee_per_gas)),
+            cap: format!("{} gwei", gwei(options.max_fee_per_gas)),
+        });
+    }
+    if let Some(from) = payer {
+        tx = tx.with_from(to_alloy(from));
+    }
+    let gas = provider
+        .estimate_gas(tx.clone())
+        .await
+        .map_err(|e| map_rpc(e, url, payer))?;
+    if gas > options.max_gas {
+        return Err(ChainError::FeeTooHigh {
+            what: "gas",
+            quoted: gas.to_string(),
+            cap: options.max_gas.to_string(),
+        });
+    }
+    Ok(tx
+        .with_gas_limit(gas)
+        .with_max_fee_per_gas(fees.max_fee_per_gas)
+        .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas.min(fees.max_fee_per_gas)))
+}
+
+/// `wei` in gwei, with up to 9 decimals (for messages).
+fn gwei(wei: u128) -> String {
+    let (whole, frac) = (wei / GWEI, wei % GWEI);
+    if frac == 0 {
+        whole.to_string()
+    } else {
+        format!("{whole}.{}", format!("{frac:09}").trim_end_matches('0'))
+    }
+}
+
 /// Sends `tx` and waits for its receipt; returns the outcome and the created address, if any.
 async fn send_and_wait(
     provider: &DynProvider,
@@ -183,6 +254,7 @@ async fn send_and_wait(
             Some(l) => Some(l.lock().await),
             None => None,
         };
+        let tx = within_caps(provider, url, payer, options, tx).await?;
         provider
             .send_transaction(tx)
             .await

@@ -183,3 +183,79 @@ async fn other_code_served_for_the_registry_is_refused_at_connect() {
     proxy.honest();
     reader(&proxy, registry).await.expect("honest again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inflated_fee_quote_or_gas_estimate_is_refused_before_signing() {
+    let (_anvil, honest, proxy) = setup().await;
+    let registry = honest.domain().verifying_contract;
+    let payer = SecretKey::from_bytes(&ANVIL_KEY_0).unwrap();
+    let paying = |options: RpcOptions| {
+        let (url, payer) = (proxy.url.clone(), payer.clone_key());
+        async move {
+            RpcRegistry::connect(&url, registry, Some(&payer), options)
+                .await
+                .unwrap()
+        }
+    };
+    let sent = |proxy: &LyingRpc| {
+        proxy
+            .seen()
+            .iter()
+            .filter(|(m, _, _)| m.starts_with("eth_send"))
+            .count()
+    };
+    let alice = key();
+    let now = honest.now().await.unwrap();
+    let cert = certificate_at(&honest.domain(), &alice, now);
+
+    // A base fee of 10 000 gwei in the fee history: the quote is refused.
+    proxy.lie(|method, _, result| {
+        if method == "eth_feeHistory"
+            && let Some(fees) = result["baseFeePerGas"].as_array_mut()
+        {
+            for f in fees {
+                *f = Value::String("0x9184e72a000".into());
+            }
+        }
+    });
+    let reg = paying(RpcOptions::default()).await;
+    match reg.register(&cert).await {
+        Err(ChainError::FeeTooHigh { what, cap, .. }) => {
+            assert_eq!(what, "fee per gas");
+            assert_eq!(cap, "300 gwei");
+        }
+        other => panic!("expected FeeTooHigh, got {other:?}"),
+    }
+    assert_eq!(sent(&proxy), 0, "nothing was sent");
+    assert!(
+        !honest
+            .status(alice.address())
+            .await
+            .unwrap()
+            .is_registered()
+    );
+
+    // A gas cap below what the call needs: refused the same way.
+    proxy.honest();
+    let tight = paying(RpcOptions {
+        max_gas: 21_000,
+        ..RpcOptions::default()
+    })
+    .await;
+    assert!(matches!(
+        tight.register(&cert).await,
+        Err(ChainError::FeeTooHigh { what: "gas", .. })
+    ));
+    assert_eq!(sent(&proxy), 0);
+
+    // Honest quotes within the caps: registered.
+    reg.register(&cert).await.expect("honest quotes");
+    assert_eq!(sent(&proxy), 1);
+    assert!(
+        honest
+            .status(alice.address())
+            .await
+            .unwrap()
+            .is_registered()
+    );
+}

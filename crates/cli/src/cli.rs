@@ -60,6 +60,12 @@ pub struct GlobalArgs {
     )]
     pub payer_key: Option<SecretArg>,
 
+    /// The most a transaction may bid per gas on rpc chains, in gwei
+    /// [default: 300, or max_fee_gwei in config.toml]; a higher quote from
+    /// the provider is refused before anything is signed
+    #[arg(long, global = true, env = "CHAINMAIL_MAX_FEE", value_name = "GWEI")]
+    pub max_fee: Option<u64>,
+
     /// Print one JSON object per command on stdout (errors too)
     #[arg(long, global = true)]
     pub json: bool,

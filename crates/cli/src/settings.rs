@@ -27,6 +27,8 @@ pub struct Settings {
     pub payer_key: Option<Zeroizing<String>>,
     /// `--json`.
     pub json: bool,
+    /// `--max-fee` (gwei), beating config.toml's `max_fee_gwei`.
+    pub max_fee_gwei: Option<u64>,
 }
 
 impl Settings {
@@ -61,6 +63,23 @@ impl Settings {
                 .filter(|s| !s.0.is_empty())
                 .map(|s| s.0.clone()),
             json: global.json,
+            max_fee_gwei: global.max_fee,
         })
+    }
+
+    /// How rpc chains are used: the fee and gas caps from `--max-fee` and
+    /// config.toml (`max_fee_gwei`, `gas_limit`), else the defaults.
+    pub fn rpc_options(&self) -> chainmail_chain::RpcOptions {
+        let defaults = chainmail_chain::RpcOptions::default();
+        chainmail_chain::RpcOptions {
+            max_fee_per_gas: self
+                .max_fee_gwei
+                .or(self.config.max_fee_gwei)
+                .map_or(defaults.max_fee_per_gas, |g| {
+                    u128::from(g).saturating_mul(chainmail_chain::GWEI)
+                }),
+            max_gas: self.config.gas_limit.unwrap_or(defaults.max_gas),
+            ..defaults
+        }
     }
 }

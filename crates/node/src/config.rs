@@ -62,6 +62,11 @@ pub struct Config {
     pub max_age_secs: Option<u64>,
     /// Accept sessions from named contacts only (`serve --contacts-only`).
     pub contacts_only: Option<bool>,
+    /// The most a transaction may bid per gas on rpc chains, in gwei
+    /// (`--max-fee`); a provider quoting more is refused before signing.
+    pub max_fee_gwei: Option<u64>,
+    /// The most gas one transaction may use on rpc chains.
+    pub gas_limit: Option<u64>,
 }
 
 impl Config {

@@ -31,7 +31,8 @@ pub fn deploy(ctx: &Context) -> Result<u8, Failure> {
     })?;
     ctx.block_on(async {
         let spin = Spinner::start("deploying the registry");
-        let (address, outcome) = chainmail_chain::deploy(&url, &payer).await?;
+        let (address, outcome) =
+            chainmail_chain::rpc::deploy_with(&url, &payer, &ctx.settings().rpc_options()).await?;
         drop(spin); // cleared before the report is printed
         output::print(
             &DeployReport {

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use chainmail_chain::{ChainSpec, Registry, RpcOptions};
+use chainmail_chain::{ChainSpec, Registry};
 use chainmail_core::{Address, SecretKey};
 use chainmail_node::clock::Clock;
 use zeroize::Zeroizing;
@@ -96,7 +96,7 @@ pub(crate) async fn open_with_payer(
         &spec,
         registry,
         payer,
-        &RpcOptions::default(),
+        &settings.rpc_options(),
         clock.chain_clock(),
     )
     .await?)

@@ -122,6 +122,7 @@ impl Kind for ChainError {
             ChainError::InvalidData(_) => "InvalidData",
             ChainError::InvalidArgument(_) => "InvalidArgument",
             ChainError::Rpc(_) => "Rpc",
+            ChainError::FeeTooHigh { .. } => "FeeTooHigh",
             _ => "ChainError",
         }
     }
@@ -139,6 +140,9 @@ impl Kind for ChainError {
                 "set CHAINMAIL_PAYER_KEY to a funded key"
             }
             ChainError::Corrupt { .. } => "pick another file with --chain embedded:PATH",
+            ChainError::FeeTooHigh { .. } => {
+                "if the network really costs that much, raise --max-fee GWEI (or max_fee_gwei / gas_limit in config.toml); else use another RPC provider"
+            }
             ChainError::Dropped { .. } | ChainError::Reverted { .. } => {
                 "retry; `chainmail lookup` shows what the chain holds"
             }
@@ -167,7 +171,8 @@ impl Kind for ChainError {
             | ChainError::Corrupt { .. }
             | ChainError::Storage(_)
             | ChainError::InvalidData(_)
-            | ChainError::Rpc(_) => exit::ERROR,
+            | ChainError::Rpc(_)
+            | ChainError::FeeTooHigh { .. } => exit::ERROR,
             _ => exit::ERROR,
         }
     }
