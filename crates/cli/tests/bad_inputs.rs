@@ -244,6 +244,21 @@ fn catalogue() -> Vec<Case> {
             std::fs::write(home.join("config.toml"), "chain = [unterminated").unwrap();
             with(f.w.cmd("frank"), &["lookup", &f.bob])
         }),
+        case(
+            "a home whose name holds terminal escapes",
+            1,
+            "BadConfig",
+            |f| {
+                // Error text quotes the path: an escape sequence (clear the
+                // screen, set the title) and a bidi override in a directory
+                // name must not reach the terminal as they are.
+                let name = "grace\u{1b}[2J\u{1b}]0;pwned\u{7}\u{202e}gnp.exe";
+                let home = f.w.home(name);
+                std::fs::create_dir_all(&home).unwrap();
+                std::fs::write(home.join("config.toml"), "chain = [unterminated").unwrap();
+                with(f.w.cmd(name), &["lookup", &f.bob])
+            },
+        ),
         case("send to an unknown ID", 69, "rejected", |f| {
             with(
                 f.w.cmd("bob"),
@@ -328,6 +343,7 @@ fn each_bad_input_gives_its_exit_code_and_named_error() {
             || !lines[0].starts_with("error: ")
             || !lines[0].contains(" — ")
             || stderr.contains("panicked")
+            || stderr.contains(['\u{1b}', '\u{7}', '\u{202e}'])
         {
             failures.push(format!(
                 "{}: human output {:?} (exit {:?})",

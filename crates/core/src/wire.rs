@@ -17,6 +17,23 @@ use crate::signature::Signature;
 /// by the decoder.
 pub const MAX_BODY: usize = 32_000;
 
+/// The oldest message a receiver accepts, by its `sentAt`: a week, how
+/// long a sender retries by default (queued and mailbox messages keep their
+/// original `sentAt`). With the clock skew allowed on top, a receiver keeps
+/// its dedup rows longer than this window, so a message replayed after its
+/// row is pruned is refused as too old rather than stored twice.
+pub const MAX_MESSAGE_AGE_SECS: u64 = 7 * 24 * 3600;
+
+/// Whether a message sent at `sent_at` (Unix seconds) is one a receiver
+/// accepts at `now`: at most [`MAX_SKEW_SECS`](crate::handshake::MAX_SKEW_SECS)
+/// ahead of its clock, and at most [`MAX_MESSAGE_AGE_SECS`] plus that skew
+/// behind it.
+pub fn sent_at_in_window(sent_at: u64, now: u64) -> bool {
+    use crate::handshake::MAX_SKEW_SECS;
+    sent_at <= now.saturating_add(MAX_SKEW_SECS)
+        && sent_at.saturating_add(MAX_MESSAGE_AGE_SECS + MAX_SKEW_SECS) >= now
+}
+
 /// Most messages in one `Deliver`.
 pub const MAX_MESSAGES_PER_DELIVER: usize = 1024;
 /// Most ids in one `Ack`.
@@ -117,6 +134,12 @@ pub enum CloseReason {
     /// keeps them queued and retries later (the quota frees when the
     /// recipient accepts the request or deletes messages).
     QuotaFull,
+    /// Sent right after the `Ack` (if any) of a `Deliver` some of whose
+    /// messages have a `sentAt` outside the receiver's window
+    /// ([`sent_at_in_window`]: more than 300 s ahead of its clock, or older
+    /// than a week and 300 s): every message of that `Deliver` the receiver
+    /// did not ack is refused for good (the sender marks it rejected).
+    SentAtOutOfWindow,
 }
 
 impl CloseReason {
@@ -129,6 +152,7 @@ impl CloseReason {
             CloseReason::Shutdown => 4,
             CloseReason::NotText => 5,
             CloseReason::QuotaFull => 6,
+            CloseReason::SentAtOutOfWindow => 7,
         }
     }
     fn from_code(code: u8) -> Option<Self> {
@@ -140,6 +164,7 @@ impl CloseReason {
             4 => CloseReason::Shutdown,
             5 => CloseReason::NotText,
             6 => CloseReason::QuotaFull,
+            7 => CloseReason::SentAtOutOfWindow,
             _ => return None,
         })
     }
@@ -333,6 +358,21 @@ mod tests {
     use proptest::prelude::*;
 
     #[test]
+    fn the_sent_at_window_is_300_s_ahead_and_a_week_and_300_s_behind() {
+        let now = 1_893_456_000;
+        let behind = MAX_MESSAGE_AGE_SECS + 300;
+        assert!(sent_at_in_window(now, now));
+        assert!(sent_at_in_window(now + 300, now));
+        assert!(!sent_at_in_window(now + 301, now));
+        assert!(sent_at_in_window(now - behind, now));
+        assert!(!sent_at_in_window(now - behind - 1, now));
+        // No overflow at the ends of u64.
+        assert!(!sent_at_in_window(u64::MAX, now));
+        assert!(!sent_at_in_window(0, now));
+        assert!(sent_at_in_window(u64::MAX, u64::MAX));
+    }
+
+    #[test]
     fn hostile_encodings_are_refused_without_allocating() {
         // Deliver claiming 65535 messages in a 50-byte input.
         let mut b = vec![TAG_DELIVER];
@@ -394,7 +434,7 @@ mod tests {
             })
         );
         assert!(matches!(
-            Wire::decode(&[TAG_CLOSE, 7]),
+            Wire::decode(&[TAG_CLOSE, 8]),
             Err(Malformed::UnknownTag { .. })
         ));
         assert_eq!(
@@ -447,7 +487,7 @@ mod tests {
                 }),
             proptest::collection::vec(any::<[u8; 16]>(), 0..20)
                 .prop_map(|ids| Wire::Ack(Ack { ids })),
-            (0u8..6).prop_map(|c| Wire::Close(Close {
+            (0u8..=7).prop_map(|c| Wire::Close(Close {
                 reason: CloseReason::from_code(c).unwrap()
             })),
         ]

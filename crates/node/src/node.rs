@@ -284,6 +284,27 @@ impl Node {
         Ok(s)
     }
 
+    /// `id`'s registered key, from the `Registered` log in
+    /// `registered_block` (the block of a status the caller read; the chain
+    /// crate checks the key hashes to `id`), cached without a TTL: a key
+    /// never changes under an ID.
+    pub(crate) async fn registered_key(
+        &self,
+        id: Address,
+        registered_block: u64,
+    ) -> Result<PublicKey, ChainError> {
+        if let Some(key) = self.inner.status_cache.key(&id) {
+            return Ok(key);
+        }
+        let key = self
+            .inner
+            .registry
+            .public_key_at(id, registered_block)
+            .await?;
+        self.inner.status_cache.put_key(id, key);
+        Ok(key)
+    }
+
     /// `ss` with `peer` (whose key hashes to its ID, checked by the caller),
     /// from the cache or computed and cached.
     pub(crate) fn static_shared(&self, peer: &PublicKey) -> Arc<StaticShared> {

@@ -12,7 +12,7 @@ use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use chainmail_core::{Address, IdStatus};
+use chainmail_core::{Address, IdStatus, PublicKey};
 use lru::LruCache;
 use tokio::time::Instant;
 
@@ -31,6 +31,9 @@ struct Maps {
     registered: LruCache<Address, (IdStatus, Instant)>,
     /// IDs the chain did not know, and when it said so.
     unknown: LruCache<Address, Instant>,
+    /// Registered keys: no TTL, a key never changes under an ID (an ID
+    /// registers once).
+    keys: LruCache<Address, PublicKey>,
 }
 
 impl StatusCache {
@@ -44,6 +47,7 @@ impl StatusCache {
             maps: Mutex::new(Maps {
                 registered: LruCache::new(cap),
                 unknown: LruCache::new(cap),
+                keys: LruCache::new(cap),
             }),
         }
     }
@@ -79,6 +83,19 @@ impl StatusCache {
         let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
         maps.registered.pop(id);
         maps.unknown.pop(id);
+    }
+
+    /// The registered key of `id`, if cached.
+    pub fn key(&self, id: &Address) -> Option<PublicKey> {
+        let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        maps.keys.get(id).cloned()
+    }
+
+    /// Caches `key` as `id`'s registered key (checked by the caller to come
+    /// from the chain).
+    pub fn put_key(&self, id: Address, key: PublicKey) {
+        let mut maps = self.maps.lock().unwrap_or_else(|p| p.into_inner());
+        maps.keys.put(id, key);
     }
 }
 

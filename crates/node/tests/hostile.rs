@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chainmail_core::handshake::Initiator;
-use chainmail_core::wire::{Ack, CloseReason, Deliver, Envelope, Wire};
+use chainmail_core::wire::{Ack, Close, CloseReason, Deliver, Envelope, Wire};
 use chainmail_node::handshake;
 use chainmail_node::limits::Limits;
 use chainmail_node::{NodeOptions, SendStatus, send};
@@ -209,8 +209,9 @@ async fn bad_inputs_cost_a_timeout_and_the_node_keeps_serving() {
     bob.running.stop().await;
 }
 
-#[tokio::test(start_paused = true)]
-async fn open_session_closed_when_peer_is_revoked() {
+/// Opens a session from Bob to Alice, then revokes Bob (`revoke_bob`) or
+/// Alice herself: the close Alice's node sends within one re-check.
+async fn close_after_a_revocation_on_an_open_session(revoke_bob: bool) -> CloseReason {
     let w = World::new().await;
     let alice_key = new_key();
     w.register(&alice_key).await;
@@ -245,20 +246,39 @@ async fn open_session_closed_when_peer_is_revoked() {
     .await
     .unwrap();
     let accepted = tokio::time::Instant::now();
-    w.revoke(&bob_key).await;
+    w.revoke(if revoke_bob { &bob_key } else { &alice_key })
+        .await;
     let got = tokio::time::timeout(recheck_interval * 2, session.recv())
         .await
         .expect("closed within the recheck interval")
         .unwrap();
-    match got {
-        Wire::Close(c) => assert_eq!(c.reason, CloseReason::PeerRevoked),
-        other => panic!("expected a close, got {other:?}"),
-    }
     assert!(
         accepted.elapsed() >= recheck_interval - Duration::from_secs(1),
         "closed before the first re-check"
     );
     running.stop().await;
+    match got {
+        Wire::Close(c) => c.reason,
+        other => panic!("expected a close, got {other:?}"),
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn open_session_closed_when_peer_is_revoked() {
+    assert_eq!(
+        close_after_a_revocation_on_an_open_session(true).await,
+        CloseReason::PeerRevoked
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn open_session_closed_when_our_own_id_is_revoked() {
+    // A node whose key was stolen and revoked stops talking on the sessions
+    // it has, not only at the next handshake.
+    assert_eq!(
+        close_after_a_revocation_on_an_open_session(false).await,
+        CloseReason::Normal
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -326,8 +346,9 @@ async fn an_open_session_rides_out_one_failed_recheck_not_two() {
         Wire::Ack(Ack { ids: vec![[1; 16]] })
     );
 
-    // Two failed re-checks in a row: the session ends.
-    counting.fail_next_status(2);
+    // Two failed re-checks in a row (each reads the peer's status and our
+    // own): the session ends.
+    counting.fail_next_status(4);
     let ended = tokio::time::timeout(recheck_interval * 3, session.recv())
         .await
         .expect("the session ends by the second failed re-check");
@@ -403,4 +424,107 @@ async fn stray_acks_do_not_keep_a_session_alive() {
         "closed before the idle timeout"
     );
     running.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_initiator_whose_key_is_not_the_registered_one_is_refused() {
+    // Bob's key hashes to his ID (the core checks that), but Alice's chain
+    // says another key is registered under it: she must not answer. Only a
+    // broken or lying registry can show this for a 160-bit hash; it stands
+    // for the comparison being made at all.
+    let w = World::new().await;
+    let alice_key = new_key();
+    w.register(&alice_key).await;
+    let counting = Counting::new(w.reg.clone());
+    let alice = chainmail_node::Node::new(
+        alice_key.clone_key(),
+        counting.clone(),
+        chainmail_node::store::Store::open(&w.dir.path().join("alice.db")).unwrap(),
+        w.options(),
+    );
+    let running = w.listen(&alice, "alice:7400", false);
+    w.set_endpoint(&alice_key, "alice:7400").await;
+    let bob_key = new_key();
+    w.register(&bob_key).await;
+    let bob = w.node(&bob_key, "bob");
+
+    counting.answer_keys_with(new_key().public_key());
+    let out = send(&bob, alice_key.address(), "hi", TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(out.status, SendStatus::Queued, "{:?}", out.reason);
+    assert!(alice.store().inbox_after(0, 10).unwrap().is_empty());
+    assert_eq!(counting.reads().1, 1, "the key was not read");
+    running.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_sent_at_outside_the_window_is_refused_for_good() {
+    let w = World::new().await;
+    let alice = w.peer("alice").await;
+    let bob_key = new_key();
+    w.register(&bob_key).await;
+    let bob = w.node(&bob_key, "bob");
+    let now = w.now();
+    let week = chainmail_core::wire::MAX_MESSAGE_AGE_SECS;
+    let deliver = |id: u8, sent_at: u64| {
+        let envelope = Envelope {
+            id: [id; 16],
+            sent_at,
+            body: b"when?".to_vec(),
+        };
+        Wire::Deliver(
+            Deliver::sign_batch(&bob_key, &w.reg.domain(), alice.id(), vec![envelope]).unwrap(),
+        )
+    };
+    let session = || async {
+        let stream = w.net.connect(&alice.endpoint, w.new_ip()).unwrap();
+        handshake::initiate(
+            &bob,
+            stream,
+            alice.id(),
+            alice.key.public_key(),
+            u64::MAX,
+            tokio::time::Instant::now() + TIMEOUT,
+        )
+        .await
+        .unwrap()
+    };
+    // At both edges of the window: stored and acked.
+    let mut s = session().await;
+    for (id, sent_at) in [(1, now + 300), (2, now - week - 300)] {
+        s.send(&deliver(id, sent_at)).await.unwrap();
+        assert_eq!(
+            s.recv().await.unwrap(),
+            Wire::Ack(Ack {
+                ids: vec![[id; 16]]
+            })
+        );
+    }
+    // A second past either edge: refused for good, nothing stored.
+    for (id, sent_at) in [(3, now + 301), (4, now - week - 301), (5, u64::MAX)] {
+        let mut s = session().await;
+        s.send(&deliver(id, sent_at)).await.unwrap();
+        assert_eq!(
+            s.recv().await.unwrap(),
+            Wire::Close(Close {
+                reason: CloseReason::SentAtOutOfWindow
+            }),
+            "sentAt {sent_at} at {now}"
+        );
+    }
+    let inbox = alice.node.store().inbox_after(0, 10).unwrap();
+    let ids: Vec<[u8; 16]> = inbox.iter().map(|e| e.message.message_id).collect();
+    assert_eq!(ids, vec![[1; 16], [2; 16]]);
+
+    // The sender marks such a message rejected, with a reason about clocks
+    // (here: queued longer than a week by a sender retrying for a month).
+    let old = queued_message(&bob_key, alice.id(), "from last month", now - 30 * 86_400);
+    bob.store().enqueue(&old, now - 30 * 86_400).unwrap();
+    let report = chainmail_node::deliver(&bob, alice.id(), TIMEOUT).await;
+    assert!(report.delivered.is_empty(), "{report:?}");
+    let e = bob.store().outbox_entry(&old.message_id).unwrap().unwrap();
+    assert_eq!(e.state, chainmail_node::store::OutboxState::Rejected);
+    assert!(e.last_error.as_deref().unwrap().contains("sentAt"), "{e:?}");
+    alice.running.stop().await;
 }

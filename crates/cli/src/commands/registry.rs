@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chainmail_chain::{ChainError, Registry, TxOutcome};
+use chainmail_chain::{ChainError, ContractError, Registry, TxOutcome};
 use chainmail_core::SecretKey;
 use chainmail_core::eip712::{Certificate, Endpoint, Renewal, Revocation, Signed};
 
@@ -65,7 +65,8 @@ pub fn register(
     ctx.block_on(async {
         let registry = ctx.paying_registry().await?;
         let spin = Spinner::start("registering the certificate");
-        let outcome = register_with(&*registry, secret, valid_for).await?;
+        let certificate = sign_certificate(&*registry, secret, valid_for).await?;
+        let outcome = register_or_identical(&*registry, &certificate).await?;
         signed_file::save_revocation(ctx.settings(), &registry.domain(), secret);
         let endpoint_tx = match endpoint {
             Some(e) => Some(publish_endpoint(&*registry, secret, e).await?.tx_hash),
@@ -73,13 +74,21 @@ pub fn register(
         };
         drop(spin); // cleared before the report is printed
         output::print(
-            &TxReport {
-                id: secret.address().to_string(),
-                tx_hash: hex32(&outcome.tx_hash),
-                block: outcome.block,
-                gas_used: outcome.gas_used,
-                endpoint_tx_hash: Some(endpoint_tx.map(|h| hex32(&h))),
-                action: "registered",
+            &match outcome {
+                Registered::Now(outcome) => TxReport {
+                    already_on_chain: Some(false),
+                    endpoint_tx_hash: Some(endpoint_tx.map(|h| hex32(&h))),
+                    ..TxReport::new(secret.address(), "registered", &outcome)
+                },
+                Registered::Already { block } => TxReport {
+                    id: secret.address().to_string(),
+                    tx_hash: None,
+                    block,
+                    gas_used: None,
+                    endpoint_tx_hash: Some(endpoint_tx.map(|h| hex32(&h))),
+                    already_on_chain: Some(true),
+                    action: "registered (this certificate was on chain already)",
+                },
             },
             ctx.json(),
         );
@@ -95,14 +104,63 @@ pub async fn register_with(
     secret: &SecretKey,
     valid_for: Duration,
 ) -> Result<TxOutcome, ChainError> {
+    let signed = sign_certificate(registry, secret, valid_for).await?;
+    registry.register(&signed).await
+}
+
+/// The self-signed certificate of [`register_with`], not yet submitted.
+pub async fn sign_certificate(
+    registry: &dyn Registry,
+    secret: &SecretKey,
+    valid_for: Duration,
+) -> Result<Signed<Certificate>, ChainError> {
     let now = registry.now().await?;
     let certificate = Certificate::new(
         secret.public_key(),
         now.saturating_add(valid_for.as_secs()),
         now,
     );
-    let signed = Signed::sign(secret, &registry.domain(), certificate);
-    registry.register(&signed).await
+    Ok(Signed::sign(secret, &registry.domain(), certificate))
+}
+
+/// How `register` ended.
+#[derive(Debug)]
+pub enum Registered {
+    /// Our transaction registered the certificate.
+    Now(TxOutcome),
+    /// The very certificate we signed was on chain already, in `block`:
+    /// someone sent it first (a relayer, or a copy of our pending
+    /// transaction taken from the mempool). That is what we asked for.
+    Already {
+        /// The block that registered it.
+        block: u64,
+    },
+}
+
+/// Submits `signed`; when the contract answers `AlreadyRegistered` and what
+/// it holds is this certificate (same `issuedAt` and `validUntil`: the ID
+/// binds the key), that is success, as `submit` counts it. Another
+/// certificate under the ID stays the contract's refusal.
+pub async fn register_or_identical(
+    registry: &dyn Registry,
+    signed: &Signed<Certificate>,
+) -> Result<Registered, ChainError> {
+    match registry.register(signed).await {
+        Ok(outcome) => Ok(Registered::Now(outcome)),
+        Err(e @ ChainError::Contract(ContractError::AlreadyRegistered(_))) => {
+            let st = registry.status(signed.payload.id).await?;
+            if st.issued_at == signed.payload.issued_at
+                && st.valid_until == signed.payload.valid_until
+            {
+                Ok(Registered::Already {
+                    block: st.registered_block,
+                })
+            } else {
+                Err(e)
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Signs and submits `setEndpoint`; the sequence is milliseconds since the
@@ -254,14 +312,7 @@ where
         let outcome = f(registry, secret).await?;
         drop(spin); // cleared before the report is printed
         output::print(
-            &TxReport {
-                id: secret.address().to_string(),
-                tx_hash: hex32(&outcome.tx_hash),
-                block: outcome.block,
-                gas_used: outcome.gas_used,
-                endpoint_tx_hash: None,
-                action,
-            },
+            &TxReport::new(secret.address(), action, &outcome),
             ctx.json(),
         );
         Ok(exit::OK)
@@ -340,6 +391,10 @@ fn truncate(s: &str, max: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use chainmail_chain::EmbeddedRegistry;
+
     use super::*;
 
     #[test]
@@ -363,5 +418,36 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    #[tokio::test]
+    async fn the_same_certificate_on_chain_already_is_success_another_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        // A still clock, so that signing twice gives the same certificate.
+        let t = 1_893_456_000;
+        let reg =
+            EmbeddedRegistry::open_with_clock(&dir.path().join("chain.db"), Arc::new(move || t))
+                .await
+                .unwrap();
+        let key = SecretKey::generate(&mut rand::rng());
+        let cert = sign_certificate(&reg, &key, DAY).await.unwrap();
+        // Someone else (a relayer, a mempool copier) sends it first.
+        let first = reg.register(&cert).await.unwrap();
+        match register_or_identical(&reg, &cert).await.unwrap() {
+            Registered::Already { block } => assert_eq!(block, first.block),
+            other => panic!("expected the certificate on chain already, got {other:?}"),
+        }
+        // Another certificate under the ID stays the contract's refusal.
+        let other = sign_certificate(&reg, &key, 2 * DAY).await.unwrap();
+        let refused = register_or_identical(&reg, &other).await;
+        assert!(
+            matches!(
+                refused,
+                Err(ChainError::Contract(ContractError::AlreadyRegistered(_)))
+            ),
+            "{refused:?}"
+        );
     }
 }

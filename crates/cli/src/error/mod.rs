@@ -109,8 +109,12 @@ impl std::error::Error for Failure {}
 
 /// Collapses whitespace runs (newlines included) so a message is one line
 /// whatever the error's `Display` did; long chains of causes stay readable.
+/// Error text quotes RPC providers, files and peers, so what is left is
+/// made safe for a terminal ([`crate::output::printable`]): an escape
+/// sequence or a bidi override in a provider's error cannot rewrite the
+/// screen.
 pub fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    crate::output::printable(&text.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 #[cfg(test)]
@@ -122,5 +126,24 @@ mod tests {
         let f = Failure::new("X", "bad\nthing  here", "do this");
         assert_eq!(f.line(), "bad thing here — do this");
         assert_eq!(f.to_json()["error"]["kind"], "X");
+    }
+
+    #[test]
+    fn quoted_text_cannot_drive_the_terminal() {
+        // As an RPC provider or a file could word its error.
+        let f = Failure::new(
+            "Rpc",
+            "node said \u{1b}[2J\u{1b}[1A ok \u{202e}gnp.exe",
+            "retry",
+        );
+        let line = f.line();
+        assert!(
+            !line.contains('\u{1b}') && !line.contains('\u{202e}'),
+            "{line}"
+        );
+        assert_eq!(
+            line,
+            "node said \\u{1b}[2J\\u{1b}[1A ok \\u{202e}gnp.exe — retry"
+        );
     }
 }

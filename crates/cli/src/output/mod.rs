@@ -64,18 +64,39 @@ pub fn fmt_time(unix: u64) -> String {
 }
 
 /// Text from peers or the chain made safe for a terminal: control characters
-/// (escape sequences could rewrite the screen or fake another message) are
-/// shown escaped. JSON output needs none of this: serde escapes them.
+/// (escape sequences could rewrite the screen or fake another message) and
+/// invisible format characters (bidi overrides and isolates that reorder
+/// what is shown, as in "Trojan Source", zero-width characters that hide
+/// text) are shown escaped. JSON output needs none of this: serde escapes
+/// control characters, and a program reads the code points as they are.
 pub fn printable(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() && c != '\n' && c != '\t' {
-            out.extend(c.escape_default());
+        if (c.is_control() && c != '\n' && c != '\t') || is_invisible_format(c) {
+            out.extend(c.escape_unicode());
         } else {
             out.push(c);
         }
     }
     out
+}
+
+/// Unicode format characters (category Cf) that change how the text around
+/// them is shown without being seen: bidi marks, embeddings, overrides and
+/// isolates, zero-width spaces and joiners, invisible operators, the BOM,
+/// interlinear annotation marks and tag characters.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{ad}'
+        | '\u{61c}'
+        | '\u{180e}'
+        | '\u{200b}'..='\u{200f}'
+        | '\u{202a}'..='\u{202e}'
+        | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206f}'
+        | '\u{feff}'
+        | '\u{fff9}'..='\u{fffb}'
+        | '\u{e0000}'..='\u{e007f}')
 }
 
 #[cfg(test)]
@@ -84,8 +105,24 @@ mod tests {
 
     #[test]
     fn control_characters_are_escaped_for_terminals() {
-        assert_eq!(printable("hi\u{1b}[2Jthere\r"), "hi\\u{1b}[2Jthere\\r");
+        assert_eq!(printable("hi\u{1b}[2Jthere\r"), "hi\\u{1b}[2Jthere\\u{d}");
         assert_eq!(printable("line\nnext"), "line\nnext");
+    }
+
+    #[test]
+    fn bidi_and_invisible_characters_are_escaped() {
+        // "Trojan Source": an override makes "txt.exe" show as "exe.txt".
+        assert_eq!(printable("a\u{202e}txt.exe"), "a\\u{202e}txt.exe");
+        for c in [
+            '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}', '\u{200b}', '\u{feff}',
+        ] {
+            assert_eq!(
+                printable(&format!("x{c}y")),
+                format!("x{}y", c.escape_unicode())
+            );
+        }
+        // Visible non-ASCII text is left alone.
+        assert_eq!(printable("héllo مرحبا 你好"), "héllo مرحبا 你好");
     }
 
     #[test]

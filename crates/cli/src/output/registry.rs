@@ -10,26 +10,57 @@ use super::{Report, fmt_time, printable};
 pub struct TxReport {
     /// EIP-55 ID the transaction is about.
     pub id: String,
-    /// 0x + 64 hex.
-    pub tx_hash: String,
-    /// Block it landed in.
+    /// 0x + 64 hex; `null` only for a `register` whose certificate was on
+    /// chain already (sent by someone else first).
+    pub tx_hash: Option<String>,
+    /// Block it landed in (or the certificate did).
     pub block: u64,
-    /// Gas it used.
-    pub gas_used: u64,
+    /// Gas it used (`null` with `tx_hash`).
+    pub gas_used: Option<u64>,
     /// Only for `register --endpoint`: the setEndpoint transaction.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint_tx_hash: Option<Option<String>>,
+    /// Only for `register`: whether this very certificate was on chain
+    /// before our transaction (success, nothing sent).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub already_on_chain: Option<bool>,
     /// What happened, for the human form ("registered", "revoked"…).
     #[serde(skip)]
     pub action: &'static str,
 }
 
+impl TxReport {
+    /// The report of `outcome`, a transaction about `id`.
+    pub fn new(
+        id: chainmail_core::Address,
+        action: &'static str,
+        outcome: &chainmail_chain::TxOutcome,
+    ) -> Self {
+        TxReport {
+            id: id.to_string(),
+            tx_hash: Some(super::hex32(&outcome.tx_hash)),
+            block: outcome.block,
+            gas_used: Some(outcome.gas_used),
+            endpoint_tx_hash: None,
+            already_on_chain: None,
+            action,
+        }
+    }
+}
+
 impl Report for TxReport {
     fn human(&self) -> String {
         let mut s = format!(
-            "{} {}\ntx {} in block {} ({} gas)",
-            self.id, self.action, self.tx_hash, self.block, self.gas_used
+            "{} {}
+",
+            self.id, self.action
         );
+        match (&self.tx_hash, self.gas_used) {
+            (Some(tx), Some(gas)) => {
+                s.push_str(&format!("tx {tx} in block {} ({gas} gas)", self.block))
+            }
+            _ => s.push_str(&format!("in block {}", self.block)),
+        }
         if let Some(Some(tx)) = &self.endpoint_tx_hash {
             s.push_str(&format!("\nendpoint published in tx {tx}"));
         }

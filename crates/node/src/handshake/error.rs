@@ -70,6 +70,12 @@ pub enum SessionError {
         "session request from {0} refused: its source spent its budget of chain lookups for uncached IDs"
     )]
     LookupBudget(Address),
+    /// Responder side: the initiator's key hashes to its ID but is not the
+    /// key the chain registered for it (for a 160-bit hash only a broken or
+    /// lying registry can show this). It is told nothing; the connection
+    /// closes.
+    #[error("session request from {0} refused: its key is not the one registered for it")]
+    KeyMismatch(Address),
     /// Initiator side: the responder closed the connection instead of
     /// answering our session request (it refused us: blocked, contacts
     /// only, or it judged our ID not valid).

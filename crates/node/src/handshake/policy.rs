@@ -2,7 +2,8 @@
 //! core's local checks (T_B1 parsed, T_B's signature verified) must still
 //! pass before this node answers it, in this order — admission (the block
 //! list, and contacts only when the node says so), both IDs' statuses (the
-//! core's one judgment), the persistent replay row, and, with
+//! core's one judgment), the initiator's key against the registered one,
+//! the persistent replay row, and, with
 //! [`NodeOptions::verify_on_chain`](crate::NodeOptions::verify_on_chain),
 //! the registry's `verifySession`. Also the admission of each `Deliver` on
 //! an open session, which is judged as a new handshake would be.
@@ -75,6 +76,14 @@ pub(crate) async fn admit<'k>(
     let request = pending
         .judge(&initiator_status, &own_status, node.now())
         .map_err(|e| status_refusal(e, node.address()))?;
+    // The key that signed T_B hashes to ID_B (the core checked); it must
+    // also be the key the chain registered under ID_B (read once per ID).
+    let registered = node
+        .registered_key(initiator, initiator_status.registered_block)
+        .await?;
+    if registered != *request.initiator_key() {
+        return Err(SessionError::KeyMismatch(initiator));
+    }
     let fresh = record_replay(node, &request).await?;
     if node.options().verify_on_chain && fresh {
         // After every local check (signature, cached status, replay),

@@ -12,7 +12,7 @@ use tracing::{debug, info};
 
 use super::preauth::Ticket;
 use super::receive::receive;
-use super::recheck::KnownStatus;
+use super::recheck::{NotValid, SessionStatus};
 use crate::handshake::{self, SessionError};
 use crate::node::{Node, NodeError};
 use crate::transport::{BoxLink, SecureStream, TransportError};
@@ -37,6 +37,8 @@ pub(super) enum ConnectionError {
     MadeRoom,
     #[error("peer {0} is no longer valid on the chain: {1}")]
     PeerRevoked(Address, StatusError),
+    #[error("our own ID {0} is no longer valid on the chain: {1}; its sessions end")]
+    SelfNotValid(Address, StatusError),
     #[error("message refused: {0}")]
     BadMessage(#[from] MessageError),
     #[error(
@@ -44,11 +46,37 @@ pub(super) enum ConnectionError {
     )]
     NotText { count: usize, from: Address },
     #[error(
+        "message refused: {count} message(s) from {from} refused for good: sentAt more than 300 s ahead of our clock or older than a week"
+    )]
+    SentAtOutOfWindow { count: usize, from: Address },
+    #[error(
         "{count} message(s) from {from} not stored: it is not a contact and its messages fill its inbox quota (name it a contact to lift it)"
     )]
     QuotaFull { count: usize, from: Address },
     #[error(transparent)]
     Node(#[from] NodeError),
+}
+
+/// Ends the session when `verdict` says an end of it is no longer valid:
+/// `Close(PeerRevoked)` for the peer, `Close(Normal)` for our own ID (the
+/// peer retries, and a new handshake with us is refused), or when the chain
+/// could not be asked twice in a row.
+pub(super) async fn ended(
+    node: &Node,
+    session: &mut SecureStream,
+    verdict: Result<Result<(), NotValid>, chainmail_chain::ChainError>,
+) -> Result<(), ConnectionError> {
+    match verdict.map_err(NodeError::from)? {
+        Ok(()) => Ok(()),
+        Err(NotValid::Peer(e)) => {
+            send_close(session, CloseReason::PeerRevoked).await;
+            Err(ConnectionError::PeerRevoked(session.peer(), e))
+        }
+        Err(NotValid::Own(e)) => {
+            send_close(session, CloseReason::Normal).await;
+            Err(ConnectionError::SelfNotValid(node.address(), e))
+        }
+    }
 }
 
 /// Best-effort close: bounded in time, errors ignored (we are leaving anyway).
@@ -73,7 +101,7 @@ pub(super) async fn handle_connection(
     drop(ticket);
     let from = session.peer();
     info!(%peer, from = %from, "session accepted");
-    let mut known = KnownStatus::new(from, admitted_on);
+    let mut known = SessionStatus::new(node, from, admitted_on);
     let limits = node.options().limits.clone();
     let mut recheck = tokio::time::interval_at(
         clock.deadline(limits.recheck_interval),
@@ -96,14 +124,12 @@ pub(super) async fn handle_connection(
                 }
             },
             _ = recheck.tick() => {
-                // Open sessions re-check the peer on chain: a revocation
-                // closes them within one interval (one failed re-check is
-                // ridden out on the last known status).
-                let status = known.update(node.fresh_status(from).await).map_err(NodeError::from)?;
-                if let Err(e) = status.check(clock.now_unix()) {
-                    send_close(&mut session, CloseReason::PeerRevoked).await;
-                    return Err(ConnectionError::PeerRevoked(from, e));
-                }
+                // Open sessions re-check the peer on chain, and our own
+                // ID: a revocation of either closes them within one
+                // interval (one failed re-check is ridden out on the last
+                // known status).
+                let verdict = known.judge(node, node.fresh_status(from).await).await;
+                ended(node, &mut session, verdict).await?;
                 continue;
             }
             () = node.inbound().connection_pressure.notified() => {

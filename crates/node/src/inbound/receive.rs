@@ -3,13 +3,14 @@
 //! stranger in contacts-only mode, checked in the store call that commits),
 //! every signature verified by the core, text bodies committed, and only
 //! then the ack. A body that is not UTF-8 text is refused for good with
-//! `Close(NotText)`.
+//! `Close(NotText)`, a `sentAt` outside the window with
+//! `Close(SentAtOutOfWindow)`.
 
-use chainmail_core::wire::{Ack, CloseReason, Deliver, VerifiedMessage, Wire};
+use chainmail_core::wire::{Ack, CloseReason, Deliver, VerifiedMessage, Wire, sent_at_in_window};
 use tracing::info;
 
-use super::connection::{ConnectionError, send_close};
-use super::recheck::KnownStatus;
+use super::connection::{ConnectionError, ended, send_close};
+use super::recheck::SessionStatus;
 use crate::handshake::SessionError;
 use crate::node::{Node, NodeError};
 use crate::store::{ReceivedMessage, ReceivedProof, Stored};
@@ -20,20 +21,21 @@ use crate::transport::SecureStream;
 pub(super) async fn receive(
     node: &Node,
     session: &mut SecureStream,
-    known: &mut KnownStatus,
+    known: &mut SessionStatus,
     deliver: Deliver,
 ) -> Result<(), ConnectionError> {
     let from = session.peer();
     // A session outlives single deliveries (senders keep it for the next
     // message), so each `Deliver` is admitted as a new handshake would be
-    // (riding out one failed lookup, as a re-check does).
-    let status = known
-        .update(crate::handshake::policy::sender_status(node, from).await)
-        .map_err(NodeError::from)?;
-    if let Err(e) = status.check(node.now()) {
-        send_close(session, CloseReason::PeerRevoked).await;
-        return Err(ConnectionError::PeerRevoked(from, e));
-    }
+    // (riding out one failed lookup, as a re-check does), and our own ID
+    // must still be valid.
+    let verdict = known
+        .judge(
+            node,
+            crate::handshake::policy::sender_status(node, from).await,
+        )
+        .await;
+    ended(node, session, verdict).await?;
     // Dedup first: a message this store holds is acked again without its
     // signature being checked, so a replayed `Deliver` costs lookups only.
     let ids: Vec<[u8; 16]> = deliver.messages.iter().map(|e| e.id).collect();
@@ -63,15 +65,23 @@ pub(super) async fn receive(
     // whatever it did not get an ack for is refused (so it stops retrying
     // it), rather than refusing the whole `Deliver` and leaving the sender
     // to retry it until it expires.
+    // A `sentAt` outside the window (300 s ahead, a week and 300 s behind)
+    // is refused for good the same way: the dedup rows that stop a replay
+    // are kept longer than that window, so an old message replayed after
+    // its row is pruned is refused here instead of being stored again.
+    let now = node.now();
     let mut rows = Vec::with_capacity(verified.len());
-    let mut not_text = 0usize;
+    let (mut not_text, mut out_of_window) = (0usize, 0usize);
     for v in verified {
+        if !sent_at_in_window(v.message.sent_at, now) {
+            out_of_window += 1;
+            continue;
+        }
         match row(v)? {
             Some(r) => rows.push(r),
             None => not_text += 1,
         }
     }
-    let now = node.now();
     // Commit first, ack after: an ack means "stored for good". A stranger
     // (not a named contact) gets at most its quota of inbox rows.
     let contacts_only = node.options().contacts_only;
@@ -121,6 +131,13 @@ pub(super) async fn receive(
         send_close(session, CloseReason::QuotaFull).await;
         return Err(ConnectionError::QuotaFull {
             count: over_quota,
+            from,
+        });
+    }
+    if out_of_window > 0 {
+        send_close(session, CloseReason::SentAtOutOfWindow).await;
+        return Err(ConnectionError::SentAtOutOfWindow {
+            count: out_of_window + not_text,
             from,
         });
     }

@@ -1,12 +1,63 @@
-//! The peer's last known status on an open session, and one failed
-//! re-check ridden out on it: a hiccup of the RPC provider must not tear
-//! down every open session at once, while a provider that stays down ends
-//! them at the next re-check (a revocation it hides cannot be seen either
-//! way, so the node stops trusting what it cannot confirm).
+//! The last known statuses of an open session's two ends — the peer's and
+//! our own — and one failed re-check ridden out on each: a hiccup of the
+//! RPC provider must not tear down every open session at once, while a
+//! provider that stays down ends them at the next re-check (a revocation
+//! it hides cannot be seen either way, so the node stops trusting what it
+//! cannot confirm). Our own ID is re-checked too: a node whose ID was
+//! revoked (its key stolen, say) stops talking on the sessions it has.
 
 use chainmail_chain::ChainError;
-use chainmail_core::{Address, IdStatus};
+use chainmail_core::{Address, IdStatus, StatusError};
 use tracing::warn;
+
+use crate::node::Node;
+
+/// Both ends of an open session, as last known.
+#[derive(Debug)]
+pub(super) struct SessionStatus {
+    peer: KnownStatus,
+    own: KnownStatus,
+}
+
+/// Which end of a session is no longer valid.
+#[derive(Debug)]
+pub(super) enum NotValid {
+    /// The peer's ID.
+    Peer(StatusError),
+    /// Our own ID.
+    Own(StatusError),
+}
+
+impl SessionStatus {
+    /// A session with `peer`, admitted on `admitted_on` (our own status was
+    /// judged valid then too, and is in the status cache).
+    pub(super) fn new(node: &Node, peer: Address, admitted_on: IdStatus) -> Self {
+        let own = node.address();
+        let own_status = node.cached_status(own).unwrap_or_default();
+        Self {
+            peer: KnownStatus::new(peer, admitted_on),
+            own: KnownStatus::new(own, own_status),
+        }
+    }
+
+    /// Judges both ends at the node's time: the peer on `peer` (a fresh
+    /// lookup, or what `sender_status` says), our own ID on the status
+    /// cache (shared by every session: n sessions cost one lookup per TTL).
+    /// `Err` when a lookup failed twice in a row.
+    pub(super) async fn judge(
+        &mut self,
+        node: &Node,
+        peer: Result<IdStatus, ChainError>,
+    ) -> Result<Result<(), NotValid>, ChainError> {
+        let peer = self.peer.update(peer)?;
+        let own = self.own.update(node.status(node.address()).await)?;
+        let now = node.now();
+        if let Err(e) = peer.check(now) {
+            return Ok(Err(NotValid::Peer(e)));
+        }
+        Ok(own.check(now).map_err(NotValid::Own))
+    }
+}
 
 /// What an open session last learned of its peer's status.
 #[derive(Debug)]

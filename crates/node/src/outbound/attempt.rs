@@ -22,21 +22,23 @@ const ROUND: u32 = 1000;
 
 /// Delivers what the outbox holds for `to` within `timeout`: looks up its
 /// status, key and endpoint on the chain, refuses it for good if it is
-/// unknown, revoked or expired, dials, runs the handshake as initiator (the
+/// revoked (and postpones if it is unknown or expired), dials, runs the handshake as initiator (the
 /// peer must prove it holds `to`'s key), sends the queued messages and marks
 /// each delivered when acked. Failures are recorded in the outbox (backoff).
 pub async fn deliver(node: &Node, to: Address, timeout: std::time::Duration) -> DeliveryReport {
-    attempt(node, to, timeout, None).await
+    attempt(node, to, timeout, None, None).await
 }
 
 /// [`deliver`], with `just_queued` (the message a `send` has just put in
 /// the outbox, still in memory) sent after what was queued before it
-/// instead of being read back from the store.
+/// instead of being read back from the store, and `status` (what `send`
+/// has just read from the chain) judged instead of a second read.
 pub(super) async fn attempt(
     node: &Node,
     to: Address,
     timeout: std::time::Duration,
     just_queued: Option<OutboxEntry>,
+    status: Option<IdStatus>,
 ) -> DeliveryReport {
     let mut report = DeliveryReport {
         to,
@@ -44,7 +46,7 @@ pub(super) async fn attempt(
         outcome: DeliveryOutcome::NothingQueued,
     };
     let deadline = node.clock().deadline(timeout);
-    let run = attempt_inner(node, to, deadline, just_queued, &mut report);
+    let run = attempt_inner(node, to, deadline, just_queued, status, &mut report);
     let error = match tokio::time::timeout_at(deadline, run).await {
         Ok(Ok(outcome)) => {
             report.outcome = outcome;
@@ -76,6 +78,7 @@ async fn attempt_inner(
     to: Address,
     deadline: Instant,
     just_queued: Option<OutboxEntry>,
+    status: Option<IdStatus>,
     report: &mut DeliveryReport,
 ) -> Result<DeliveryOutcome, DeliveryError> {
     let slot = node.outbound().pool.slot(to);
@@ -100,7 +103,10 @@ async fn attempt_inner(
     // is not valid now, even over a kept session; a new session's key is
     // read at the block this status names, and the status is not read or
     // judged again.
-    let status = node.fresh_status(to).await?;
+    let status = match status {
+        Some(s) => s,
+        None => node.fresh_status(to).await?,
+    };
     if let Err(reason) = status.check(node.now()) {
         return Err(DeliveryError::RecipientNotValid { to, reason });
     }
@@ -146,10 +152,7 @@ async fn connect(
     status: &IdStatus,
     deadline: Instant,
 ) -> Result<SecureStream, DeliveryError> {
-    let key = node
-        .registry()
-        .public_key_at(to, status.registered_block)
-        .await?;
+    let key = node.registered_key(to, status.registered_block).await?;
     let endpoint = node
         .registry()
         .endpoint(to)
@@ -271,14 +274,17 @@ async fn exchange(
                     report.delivered.extend(acked);
                 }
                 Wire::Close(Close {
-                    reason: CloseReason::NotText,
+                    reason: reason @ (CloseReason::NotText | CloseReason::SentAtOutOfWindow),
                 }) => {
                     // The recipient acked what it stored and refuses the
                     // rest of this `Deliver` for good: reject, never retry.
                     let refused = std::mem::take(&mut waiting);
-                    let reason = format!(
-                        "recipient {to} refused the message for good: its body is not UTF-8 text"
-                    );
+                    let why = if reason == CloseReason::NotText {
+                        "its body is not UTF-8 text"
+                    } else {
+                        "its sentAt is outside the recipient's window (more than 300 s ahead of its clock, or older than a week): check this computer's clock"
+                    };
+                    let reason = format!("recipient {to} refused the message for good: {why}");
                     warn!(to = %to, count = refused.len(), "messages refused by the recipient");
                     let now = node.now();
                     node.db(move |s| s.reject_messages(&refused, &reason, now))

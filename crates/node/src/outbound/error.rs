@@ -14,9 +14,12 @@ use crate::transport::TransportError;
 
 /// Why a delivery attempt to one peer did not deliver everything.
 ///
-/// Only [`DeliveryError::RecipientNotValid`] is permanent (the peer's
-/// messages are rejected); every other cause leaves them queued for a
-/// retry. Sources that cannot be cloned are shared (`Arc`); two errors are
+/// Only [`DeliveryError::RecipientNotValid`] with a revocation is
+/// permanent (the peer's messages are rejected); every other cause leaves
+/// them queued for a retry, an expired recipient too (expiry is renewable)
+/// and one the chain does not know (for a recipient that was valid when
+/// the message was queued, that can be a lagging provider; `send` refuses
+/// an ID that is unknown when it is typed). Sources that cannot be cloned are shared (`Arc`); two errors are
 /// equal when they are the same variant with the same text.
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
@@ -116,9 +119,16 @@ impl PartialEq for DeliveryError {
 impl Eq for DeliveryError {}
 
 impl DeliveryError {
-    /// Whether retrying cannot help: the recipient is not valid on the chain.
+    /// Whether retrying cannot help: the recipient is revoked (nothing
+    /// undoes a revocation).
     pub fn is_permanent(&self) -> bool {
-        matches!(self, Self::RecipientNotValid { .. })
+        matches!(
+            self,
+            Self::RecipientNotValid {
+                reason: StatusError::Revoked { .. },
+                ..
+            }
+        )
     }
 
     /// Whether the session broke (i/o, a bad frame, the recipient closed

@@ -1,17 +1,19 @@
-//! `send`: one text to one recipient — checked against the body limit,
-//! sealed into the outbox once (durably, before anything goes on the wire),
+//! `send`: one text to one recipient — checked against the body limit and
+//! the chain (an unknown ID is refused, nothing queued), sealed into the
+//! outbox once (durably, before anything goes on the wire),
 //! then one delivery attempt that carries the message from memory rather
 //! than reading it back, and signs it once as it goes.
 
 use std::time::Duration;
 
 use chainmail_core::Address;
+use chainmail_core::StatusError;
 pub use chainmail_core::wire::MAX_BODY;
 use rand::TryRngCore;
-use tracing::info;
+use tracing::{debug, info};
 
 use super::attempt::attempt;
-use super::{DeliveryOutcome, SendOutcome, SendStatus};
+use super::{DeliveryError, DeliveryOutcome, SendOutcome, SendStatus};
 use crate::node::{Node, NodeError};
 use crate::store::{OutboxEntry, OutboxState, OutgoingMessage};
 
@@ -37,6 +39,30 @@ pub async fn send(
     rand::rngs::OsRng
         .try_fill_bytes(&mut message_id)
         .map_err(|e| NodeError::Rng(e.to_string()))?;
+    // The chain first: an ID it has never seen is most likely a typo, refused
+    // at once with nothing queued rather than retried for days. (The worker
+    // later treats "unknown" as lag: the ID was valid when this passed.) An
+    // unreachable chain is no answer: the message is queued and retried.
+    let started = node.clock().instant();
+    let status = match tokio::time::timeout(timeout, node.fresh_status(to)).await {
+        Ok(Ok(status)) => {
+            if let Err(reason @ StatusError::Unknown) = status.check(node.now()) {
+                info!(to = %to, "recipient unknown to the chain; nothing queued");
+                return Ok(SendOutcome {
+                    message_id,
+                    to,
+                    status: SendStatus::Rejected,
+                    reason: Some(DeliveryError::RecipientNotValid { to, reason }.to_string()),
+                });
+            }
+            Some(status)
+        }
+        Ok(Err(e)) => {
+            debug!(to = %to, error = %e, "status lookup failed; queueing anyway");
+            None
+        }
+        Err(_elapsed) => None,
+    };
     let now = node.now();
     let msg = OutgoingMessage {
         message_id,
@@ -59,7 +85,8 @@ pub async fn send(
     // Wake this process's outbox worker, if it runs (`send` inside `serve`).
     node.outbound().wake_worker();
 
-    let report = attempt(node, to, timeout, Some(queued)).await;
+    let left = timeout.saturating_sub(node.clock().instant() - started);
+    let report = attempt(node, to, left, Some(queued), status).await;
     if report.delivered.contains(&message_id) {
         // Acked (after the recipient's commit) and marked: nothing to read.
         return Ok(SendOutcome {

@@ -46,6 +46,13 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// sender retries (the outbox default max age is 7 days) plus a margin for
 /// clock skew and a sender that retries once more just before expiring it.
 pub const DEDUP_RETENTION_SECS: u64 = 8 * 24 * 3600;
+// A message replayed once its dedup row is gone must fall outside the
+// receiver's `sentAt` window (it may have arrived up to the skew before its
+// `sentAt`), so it is refused rather than stored twice.
+const _: () = assert!(
+    DEDUP_RETENTION_SECS
+        > chainmail_core::wire::MAX_MESSAGE_AGE_SECS + 2 * chainmail_core::handshake::MAX_SKEW_SECS
+);
 
 /// Largest message body the store accepts (bytes of UTF-8): the protocol's
 /// one limit ([`chainmail_core::wire::MAX_BODY`]); `send` and the decoder

@@ -1,9 +1,10 @@
 //! A `Registry` wrapper around the real one that counts the chain reads
-//! reaching it, and can make the next status reads fail as an RPC provider
-//! that is down would.
+//! reaching it, can make the next status reads fail as an RPC provider
+//! that is down would, and can answer every key read with another key (as
+//! only a broken or lying registry could).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use chainmail_chain::{ChainError, EndpointRecord, Registry, TxOutcome};
@@ -23,6 +24,8 @@ pub struct Counting {
     fail_status: AtomicUsize,
     /// Notified each time a status read is made to fail.
     pub failed: Notify,
+    /// Answered to every key read instead of the registered key.
+    wrong_key: Mutex<Option<PublicKey>>,
 }
 
 impl Counting {
@@ -35,6 +38,7 @@ impl Counting {
             verify_session: AtomicUsize::new(0),
             fail_status: AtomicUsize::new(0),
             failed: Notify::new(),
+            wrong_key: Mutex::new(None),
         })
     }
 
@@ -56,6 +60,11 @@ impl Counting {
     /// The next `n` status reads fail (an RPC error, counted as reads).
     pub fn fail_next_status(&self, n: usize) {
         self.fail_status.store(n, Ordering::SeqCst);
+    }
+
+    /// Every key read from now on answers `key`, whatever the ID.
+    pub fn answer_keys_with(&self, key: PublicKey) {
+        *self.wrong_key.lock().unwrap() = Some(key);
     }
 }
 
@@ -96,6 +105,9 @@ impl Registry for Counting {
     // then `public_key_at`.
     async fn public_key_at(&self, id: Address, block: u64) -> Result<PublicKey, ChainError> {
         self.key.fetch_add(1, Ordering::SeqCst);
+        if let Some(key) = *self.wrong_key.lock().unwrap() {
+            return Ok(key);
+        }
         self.inner.public_key_at(id, block).await
     }
     async fn endpoint(&self, id: Address) -> Result<Option<EndpointRecord>, ChainError> {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 
 use chainmail_chain::{ChainSpec, Registry, RpcOptions};
-use chainmail_core::eip712::{Certificate, Endpoint, Revocation, Signed};
+use chainmail_core::eip712::{Certificate, Endpoint, Renewal, Revocation, Signed};
 use chainmail_core::{Address, SecretKey};
 use chainmail_node::store::Store;
 use chainmail_node::transport::memory::MemoryNetwork;
@@ -142,6 +142,20 @@ impl World {
             .set_endpoint(&Signed::sign(key, &self.reg.domain(), e))
             .await
             .expect("set endpoint");
+    }
+
+    /// Renews `key` for a day from now.
+    pub async fn renew(&self, key: &SecretKey) {
+        let t = self.now();
+        let r = Renewal {
+            id: key.address(),
+            valid_until: t + 86_400,
+            issued_at: t,
+        };
+        self.reg
+            .renew(&Signed::sign(key, &self.reg.domain(), r))
+            .await
+            .expect("renew");
     }
 
     pub async fn revoke(&self, key: &SecretKey) {

@@ -270,6 +270,7 @@ impl Kind for SessionError {
             SessionError::NotAdmitted(_) => "NotAdmitted",
             SessionError::Refused => "Refused",
             SessionError::LookupBudget(_) => "LookupBudget",
+            SessionError::KeyMismatch(_) => "KeyMismatch",
             _ => "SessionError",
         }
     }
@@ -288,7 +289,8 @@ impl Kind for SessionError {
             | SessionError::RefusedOnChain { .. }
             | SessionError::NotAdmitted(_)
             | SessionError::Refused
-            | SessionError::LookupBudget(_) => Cow::Borrowed(RETRY),
+            | SessionError::LookupBudget(_)
+            | SessionError::KeyMismatch(_) => Cow::Borrowed(RETRY),
             _ => Cow::Borrowed(RETRY),
         }
     }
