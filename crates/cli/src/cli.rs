@@ -129,8 +129,8 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
         /// Submit this signed revocation certificate (saved by `init` and
-        /// `register` as revocation.json) instead of signing one: works
-        /// without the key
+        /// `register` as revocation-<chain id>-<registry>.json in the home)
+        /// instead of signing one: works without the key
         #[arg(
             long,
             visible_alias = "certificate",

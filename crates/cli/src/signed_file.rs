@@ -1,6 +1,7 @@
 //! The file of the relayer flow: a signed registry payload bound to one chain
 //! and registry (the EIP-712 domain), written by `register|renew|revoke|endpoint
-//! --sign-only` (and saved as `revocation.json`) and read by `submit`.
+//! --sign-only` (and saved as `revocation-<chain id>-<registry>.json`) and read by
+//! `submit`.
 //!
 //! On disk (the `signed_file` object of `schema/output.schema.json`):
 //!
@@ -221,13 +222,17 @@ pub fn revocation_file(secret: &SecretKey, domain: &Domain, now: u64) -> SignedF
     SignedFile::new(domain, Payload::Revoke(signed))
 }
 
-/// Signs and saves the revocation certificate (`revocation.json`, a file
-/// with action `revoke`) if the home has none yet. Best effort: called after
-/// `init` or a registration, so a failure is a warning. Local time is fine:
-/// the contract accepts any `revokedAt` up to now + 5 minutes, and records
-/// the block time of the revocation itself.
+/// Signs and saves the revocation certificate for `domain`
+/// (`revocation-<chain id>-<registry>.json`, a file with action `revoke`)
+/// if the home has none for it yet. Best effort: called after `init` (for
+/// the chain configured then) and after a registration (for the chain the
+/// ID is registered on), so a failure is a warning. Local time is fine: the
+/// contract accepts any `revokedAt` up to now + 5 minutes, and records the
+/// block time of the revocation itself.
 pub fn save_revocation(settings: &Settings, domain: &Domain, secret: &SecretKey) {
-    let path = settings.home.revocation();
+    let path = settings
+        .home
+        .revocation_for(domain.chain_id, &domain.verifying_contract);
     if path.exists() {
         return;
     }
@@ -235,18 +240,38 @@ pub fn save_revocation(settings: &Settings, domain: &Domain, secret: &SecretKey)
     let written = file.to_bytes().map_err(|e| e.line()).and_then(|bytes| {
         settings
             .home
-            .write_revocation(&bytes)
+            .write_revocation_for(domain.chain_id, &domain.verifying_contract, &bytes)
             .map_err(|e| e.to_string())
     });
     match written {
         Ok(()) if !settings.json => eprintln!(
-            "note: a signed revocation certificate is in {} — keep a copy offline; \
-             `chainmail revoke --from-file FILE` revokes this ID even without the key",
-            path.display()
+            "note: a signed revocation certificate for chain {} (registry {}) is in {} — keep a copy offline; \
+             `chainmail revoke --from-file FILE` revokes this ID there even without the key",
+            domain.chain_id,
+            domain.verifying_contract,
+            crate::output::printable(&path.display().to_string())
         ),
         Ok(()) => {}
         Err(e) => tracing::warn!(error = %e, "no revocation certificate saved"),
     }
+}
+
+/// The home's revocation certificate for `domain`, if it holds one: the
+/// file named for it, or an older `revocation.json` signed for it.
+pub fn revocation_for_domain(settings: &Settings, domain: &Domain) -> Option<std::path::PathBuf> {
+    let named = settings
+        .home
+        .revocation_for(domain.chain_id, &domain.verifying_contract);
+    if named.exists() {
+        return Some(named);
+    }
+    settings.home.revocations().into_iter().find(|p| {
+        read(p).is_ok_and(|f| {
+            f.action() == Action::Revoke
+                && f.chain_id == domain.chain_id
+                && f.registry == domain.verifying_contract
+        })
+    })
 }
 
 /// Prints a signed file on stdout (it is JSON with or without `--json`) and

@@ -45,7 +45,7 @@ fn revocation_by_file_after_the_keystore_is_deleted() {
         .unwrap()
         .to_owned();
     // `init` already wrote the revocation certificate, before registering.
-    let saved = w.home("alice").join("revocation.json");
+    let saved = w.revocation("alice");
     let file = w.dir.path().join("offline-copy.json");
     std::fs::copy(&saved, &file).unwrap();
     let v: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();

@@ -124,9 +124,9 @@ fn revocation_certificate_saved_at_registration_revokes_without_the_key() {
     use std::os::unix::fs::PermissionsExt;
     let w = World::new();
     let alice = w.registered("alice");
-    let cert = w.home("alice").join("revocation.json");
+    let cert = w.revocation("alice");
     let mode = std::fs::metadata(&cert)
-        .expect("register saved revocation.json")
+        .expect("register saved the revocation certificate")
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o600);

@@ -30,7 +30,7 @@ fn relayer_submits_for_a_user_without_ether_on_anvil() {
     let out = user(&w, &["--json", "init"]);
     assert_eq!(out.status.code(), Some(0));
     let id = one_json(&out)["id"].as_str().unwrap().to_owned();
-    let revocation = w.home("user").join("revocation.json");
+    let revocation = w.revocation("user");
     let saved: Value = serde_json::from_slice(&std::fs::read(&revocation).unwrap()).unwrap();
     assert_schema("signed_file", &saved);
 
@@ -115,4 +115,75 @@ fn revocation_copy(w: &World, saved: &Value) -> PathBuf {
     let p = w.dir.path().join("offline-revocation.json");
     std::fs::write(&p, serde_json::to_vec_pretty(saved).unwrap()).unwrap();
     p
+}
+
+/// Issue 13, High 1: a home initialised on one chain and registered on
+/// another holds a revocation for each; with the key lost, the one for the
+/// chain the ID is registered on revokes it there, and the other is refused
+/// locally (no gas) with a pointer to the right file.
+#[test]
+fn the_revocation_saved_at_register_is_for_the_chain_registered_on() {
+    let (_anvil, url) = start_anvil();
+    let root = tempfile::tempdir().unwrap();
+    let out = run(bare_command(root.path())
+        .env("CHAINMAIL_PAYER_KEY", ANVIL_KEY)
+        .args(["--json", "--chain", &url, "deploy"]));
+    assert_eq!(out.status.code(), Some(0));
+    let registry = one_json(&out)["address"].as_str().unwrap().to_owned();
+    let w = World::rpc(&url, &registry, ANVIL_KEY);
+
+    // `init` on the embedded chain (it signs a revocation for that one)…
+    let embedded = format!("embedded:{}", w.dir.path().join("other-chain.db").display());
+    let out = run(w
+        .cmd("alice")
+        .env_remove("CHAINMAIL_REGISTRY")
+        .args(["--json", "--chain", &embedded, "init"]));
+    assert_eq!(out.status.code(), Some(0));
+    let id = one_json(&out)["id"].as_str().unwrap().to_owned();
+    let before = common::revocations(&w.home("alice"));
+    assert_eq!(before.len(), 1, "{before:?}");
+    // …`register` on anvil (the payer pays): a second one, for anvil.
+    w.json_ok("alice", &["register"], "register");
+    let after = common::revocations(&w.home("alice"));
+    assert_eq!(after.len(), 2, "{after:?}");
+    let for_anvil = after.iter().find(|p| !before.contains(p)).unwrap().clone();
+    let for_embedded = before[0].clone();
+    let copy = |p: &PathBuf, name: &str| {
+        let to = w.dir.path().join(name);
+        std::fs::copy(p, &to).unwrap();
+        to
+    };
+    let (for_anvil, for_embedded) = (
+        copy(&for_anvil, "anvil.json"),
+        copy(&for_embedded, "embedded.json"),
+    );
+
+    // The key is lost: the home goes. A relayer home submits.
+    std::fs::remove_dir_all(w.home("alice")).unwrap();
+    let out = run(w.cmd("relayer").args([
+        "--json",
+        "revoke",
+        "--yes",
+        "--from-file",
+        for_embedded.to_str().unwrap(),
+    ]));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(one_json(&out)["error"]["kind"], "BadCertificate");
+    let l = w.json_ok("relayer", &["lookup", &id], "lookup");
+    assert!(l["revoked_at"].is_null(), "{l}");
+
+    let r = w.json_ok(
+        "relayer",
+        &[
+            "revoke",
+            "--yes",
+            "--from-file",
+            for_anvil.to_str().unwrap(),
+        ],
+        "submit",
+    );
+    assert_eq!(r["already_on_chain"], false);
+    let l = w.json_ok("relayer", &["lookup", &id], "lookup");
+    assert!(l["revoked_at"].is_u64(), "{l}");
+    assert_eq!(l["valid"], false);
 }

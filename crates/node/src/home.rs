@@ -6,7 +6,7 @@
 //!   keystore.json             Web3 Secret Storage v3, mode 0600
 //!   store.db (+ -wal, -shm)   SQLite message store: outbox, inbox, dedup, replay cache
 //!   config.toml               chain, registry, listen address, payer key file
-//!   revocation.json           the signed revocation certificate, made at `init`, mode 0600
+//!   revocation-<chain>-<registry>.json  signed revocation certificates (one per chain: `init`, `register`), mode 0600
 //! ```
 //!
 //! The chain file of the embedded backend is deliberately *not* here: several
@@ -136,15 +136,46 @@ impl Home {
         self.root.join("config.toml")
     }
 
-    /// `revocation.json`: the signed revocation certificate kept offline.
-    pub fn revocation(&self) -> PathBuf {
-        self.root.join("revocation.json")
+    /// `revocation-<chain id>-<registry>.json`: the signed revocation
+    /// certificate for one registry on one chain (a revocation is signed for
+    /// its EIP-712 domain, so a home used on several chains keeps one per
+    /// chain), to be kept offline. The registry is in lower-case hex.
+    pub fn revocation_for(&self, chain_id: u64, registry: &chainmail_core::Address) -> PathBuf {
+        self.root.join(format!(
+            "revocation-{chain_id}-0x{}.json",
+            hex::encode(registry.0)
+        ))
     }
 
-    /// Writes the revocation certificate (any bytes the CLI chooses, JSON
-    /// recommended) atomically with mode 0600; refuses to overwrite.
-    pub fn write_revocation(&self, bytes: &[u8]) -> Result<(), crate::keystore::KeystoreError> {
-        crate::keystore::write_new_private(&self.revocation(), bytes)
+    /// The revocation certificates this home holds, by file name (earlier
+    /// versions wrote one `revocation.json`, listed too).
+    pub fn revocations(&self) -> Vec<PathBuf> {
+        let Ok(dir) = fs::read_dir(&self.root) else {
+            return Vec::new();
+        };
+        let mut found: Vec<PathBuf> = dir
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                    n == "revocation.json" || (n.starts_with("revocation-") && n.ends_with(".json"))
+                })
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
+    /// Writes the revocation certificate for `chain_id` and `registry` (any
+    /// bytes the CLI chooses, JSON recommended) atomically with mode 0600;
+    /// refuses to overwrite.
+    pub fn write_revocation_for(
+        &self,
+        chain_id: u64,
+        registry: &chainmail_core::Address,
+        bytes: &[u8],
+    ) -> Result<(), crate::keystore::KeystoreError> {
+        crate::keystore::write_new_private(&self.revocation_for(chain_id, registry), bytes)
     }
 }
 
@@ -186,8 +217,21 @@ mod tests {
             Home::at(&file).ensure(),
             Err(HomeError::NotADirectory(_))
         ));
-        home.write_revocation(b"{}").unwrap();
-        let mode = fs::metadata(home.revocation())
+        let registry = chainmail_core::Address([0xab; 20]);
+        home.write_revocation_for(5, &registry, b"{}").unwrap();
+        assert!(
+            home.write_revocation_for(5, &registry, b"{}").is_err(),
+            "overwrote"
+        );
+        home.write_revocation_for(31337, &registry, b"{}").unwrap();
+        assert_eq!(
+            home.revocations(),
+            vec![
+                home.revocation_for(31337, &registry),
+                home.revocation_for(5, &registry)
+            ]
+        );
+        let mode = fs::metadata(home.revocation_for(5, &registry))
             .unwrap()
             .permissions()
             .mode()

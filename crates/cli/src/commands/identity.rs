@@ -62,7 +62,7 @@ pub fn init(ctx: &Context, from_keystore: Option<&Path>) -> Result<u8, Failure> 
 }
 
 /// Signs the revocation certificate for the configured chain and registry
-/// and saves it next to the keystore (`revocation.json`). Best effort: a
+/// and saves it next to the keystore (`revocation-<chain id>-<registry>.json`). Best effort: a
 /// chain that cannot be reached now only delays it to `register`.
 fn write_revocation_certificate(ctx: &Context, secret: &SecretKey) {
     let done = ctx.block_on(async {

@@ -47,10 +47,23 @@ pub fn submit(ctx: &Context, file: &Path, only: Option<Action>) -> Result<u8, Fa
         // Checked here first: another chain's or registry's payload, or a bad
         // signature, would only burn gas on a revert.
         if domain.chain_id != f.chain_id || domain.verifying_contract != f.registry {
-            return Err(bad(format!(
+            let wrong = bad(format!(
                 "the certificate is for registry {} on chain {}, not this one ({} on chain {})",
                 f.registry, f.chain_id, domain.verifying_contract, domain.chain_id
-            )));
+            ));
+            // A revocation signed for another chain: point at the one that
+            // fits, if the home has it (a home used on several chains keeps
+            // one per chain).
+            return Err(match (f.action(), signed_file::revocation_for_domain(ctx.settings(), &domain)) {
+                (Action::Revoke, Some(p)) => wrong.with_hint(format!(
+                    "this home holds the revocation for this chain: pass --from-file {}",
+                    p.display()
+                )),
+                (Action::Revoke, None) => wrong.with_hint(
+                    "no revocation certificate of this home is for this chain (one is saved at `register`); pass --chain/--registry of the chain the file names, or sign one with `revoke --sign-only` while the key is at hand",
+                ),
+                _ => wrong,
+            });
         }
         let spin = Spinner::start("waiting for the transaction");
         let report = match &f.payload {

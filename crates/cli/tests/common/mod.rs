@@ -93,6 +93,36 @@ impl World {
         self.json_ok(name, &["register", "--valid-for", "30d"], "register");
         id
     }
+
+    /// The one revocation certificate in `name`'s home
+    /// (`revocation-<chain id>-<registry>.json`); panics unless there is
+    /// exactly one.
+    pub fn revocation(&self, name: &str) -> PathBuf {
+        let files = revocations(&self.home(name));
+        assert_eq!(
+            files.len(),
+            1,
+            "revocation certificates in {name}'s home: {files:?}"
+        );
+        files.into_iter().next().unwrap()
+    }
+}
+
+/// The revocation certificates in `home`, by name.
+pub fn revocations(home: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(home)
+        .map(|d| {
+            d.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("revocation-") && n.ends_with(".json"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    files.sort();
+    files
 }
 
 /// The binary with a clean environment rooted at `root` (HOME, XDG dirs).
