@@ -37,7 +37,7 @@ struct Args {
 fn parse_args(argv: impl IntoIterator<Item = String>, smoke_env: bool) -> Result<Args> {
     let mut args = Args {
         smoke: smoke_env,
-        rows: (1..=7).collect(),
+        rows: (1..=8).collect(),
         write: None,
     };
     let mut it = argv.into_iter();
@@ -49,15 +49,15 @@ fn parse_args(argv: impl IntoIterator<Item = String>, smoke_env: bool) -> Result
                 args.rows = list
                     .split(',')
                     .map(|r| match r.trim().parse::<u8>() {
-                        Ok(n @ 1..=7) => Ok(n),
-                        _ => bail!("--rows: {r:?} is not a row number 1–7"),
+                        Ok(n @ 1..=8) => Ok(n),
+                        _ => bail!("--rows: {r:?} is not a row number 1–8"),
                     })
                     .collect::<Result<_>>()?;
             }
             "--write" => args.write = Some(it.next().context("--write needs a path")?.into()),
             "-h" | "--help" => {
                 println!(
-                    "usage: chainmail-bench [--smoke] [--rows 1,2,…,7] [--write BENCHMARKS.md]"
+                    "usage: chainmail-bench [--smoke] [--rows 1,2,…,8] [--write BENCHMARKS.md]"
                 );
                 std::process::exit(0);
             }
@@ -130,6 +130,7 @@ fn main() -> Result<()> {
             5 => rows.extend(rows::memory::run(&plan, &rt, dir.path(), &mut notes)?),
             6 => rows.extend(rows::chain::run(&plan, &rt, dir.path(), &mut notes)?),
             7 => rows.extend(rows::gas::run(&plan, &rt, &mut notes)?),
+            8 => rows.extend(rows::proofs::run(&plan, &rt, &mut notes)?),
             _ => unreachable!("checked when parsing"),
         }
     }

@@ -21,7 +21,8 @@ use crate::measure::Plan;
 use crate::table::{Better, Row, fmt_num};
 
 /// anvil's first dev account (mnemonic "test test … junk"): funded at genesis, public knowledge.
-const ANVIL_KEY_0: &str = "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+pub(crate) const ANVIL_KEY_0: &str =
+    "ac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
 /// ERC-1056 `changeOwner`, measured earlier on this machine's anvil.
 const ERC1056_CHANGE_OWNER: f64 = 68_822.0;
 /// EAS `attest`, measured earlier on this machine's anvil.
@@ -55,9 +56,9 @@ fn anvil_binary() -> Result<PathBuf> {
 }
 
 /// A running anvil, killed (by its own pid) when dropped.
-struct Anvil {
+pub(crate) struct Anvil {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Anvil {
@@ -67,7 +68,7 @@ impl Drop for Anvil {
     }
 }
 
-async fn start_anvil() -> Result<Anvil> {
+pub(crate) async fn start_anvil() -> Result<Anvil> {
     let bin = anvil_binary()?;
     let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
         .local_addr()?
