@@ -88,7 +88,7 @@ pub fn run(plan: &Plan, rt: &tokio::runtime::Runtime, notes: &mut Vec<String>) -
         drop(anvil);
 
         notes.push(format!(
-            "Row 8: one registered ID on a fresh anvil (loopback HTTP); {lookups} lookups of each kind, interleaved. Proof-checked = `RpcRegistry::status`: `eth_getBlockByNumber(latest)` (header hash recomputed) then `eth_getProof` of the status slot at that block, verified (account proof, code hash, storage proof) — two round trips, no header cache yet; plain = one `eth_call` of `status(id)` at latest, trusted as is. The verification CPU is {verifies} checks of one proof in hand on this thread (CLOCK_THREAD_CPUTIME_ID); alloy-trie's proof verification does the trie work."
+            "Row 8: one registered ID on a fresh anvil (loopback HTTP); {lookups} lookups of each kind, interleaved. Proof-checked = `RpcRegistry::status`: `eth_getBlockByNumber(latest)` (header hash recomputed) and `eth_getProof` of the status slot at latest, asked at once (the proof is asked again at the header's number only if a block landed between them), verified (account proof, code hash, storage proof); plain = one `eth_call` of `status(id)` at latest, trusted as is. The verification CPU is {verifies} checks of one proof in hand on this thread (CLOCK_THREAD_CPUTIME_ID); alloy-trie's proof verification does the trie work."
         ));
         let lookup_row = |name: &str, v: f64| Row::new(8, name.to_owned(), "µs", Better::Lower).chainmail(v);
         Ok(vec![

@@ -111,15 +111,30 @@ impl Verifier {
     }
 
     /// `id`'s status at the latest block, proven, and that block's header.
+    ///
+    /// The header and the proof are asked for at once (one round trip, not
+    /// two); both at "latest", so a block landing between them makes the
+    /// proof miss the header's state root. Only then is the proof asked for
+    /// again at the header's number: a mismatch of that one is the
+    /// provider's lie (`ProofMismatch`), never a race.
     pub(crate) async fn status(
         &self,
         provider: &DynProvider,
         id: Address,
     ) -> Result<(IdStatus, VerifiedHeader), ChainError> {
-        let header = self.latest_header(provider).await?;
-        let words = self
-            .slots_at(provider, &header, &[slots::status_slot(id)])
-            .await?;
+        let slot = [slots::status_slot(id)];
+        let (header, resp) = tokio::join!(
+            self.latest_header(provider),
+            provider.get_proof(self.registry, slot.to_vec()).latest()
+        );
+        let header = header?;
+        if let Ok(resp) = resp
+            && let Ok(words) =
+                verify_registry_slots(&header, self.registry, self.code_hash, &slot, &resp)
+        {
+            return Ok((slots::decode_status_word(words[0]), header));
+        }
+        let words = self.slots_at(provider, &header, &slot).await?;
         Ok((slots::decode_status_word(words[0]), header))
     }
 
