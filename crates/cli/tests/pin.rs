@@ -42,7 +42,7 @@ fn refused(cmd: &mut Command, args: &[&str], kind: &str) -> String {
 #[test]
 fn a_home_pinned_to_one_anvil_refuses_another_until_re_pinned() {
     let (_a, url_a) = start_anvil();
-    let (_b, url_b) = start_anvil_with(&["--balance", "20000"]);
+    let (_b, url_b) = start_anvil_with(&["--gas-limit", "40000000"]);
     // No registry anywhere: the default is the one CREATE2 address.
     let a = World::rpc(&url_a, "", ANVIL_KEY);
     let b = World::rpc(&url_b, "", ANVIL_KEY);

@@ -275,7 +275,7 @@ pub fn start_anvil() -> (Proc, String) {
     start_anvil_with(&[])
 }
 
-/// Like [`start_anvil`], with extra anvil arguments (e.g. `--balance 20000`
+/// Like [`start_anvil`], with extra anvil arguments (e.g. `--gas-limit 40000000`
 /// for another genesis block with the same chain id).
 pub fn start_anvil_with(extra: &[&str]) -> (Proc, String) {
     for _ in 0..5 {
