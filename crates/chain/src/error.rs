@@ -173,6 +173,28 @@ pub enum ChainError {
         /// What did not match.
         what: String,
     },
+    /// The chain or registry is not the one this home pinned on first use
+    /// (config.toml's `[pin]`): nothing was signed or sent.
+    #[error(
+        "this is not the chain this home is pinned to: its {what} is {got}, the pin says {expected}; nothing was signed or sent — if the change is deliberate, re-pin with `chainmail chain pin --force`"
+    )]
+    ChainMismatch {
+        /// `chain id`, `genesis block hash`, `registry address` or `registry code hash`.
+        what: &'static str,
+        /// The pinned value.
+        expected: String,
+        /// The chain's.
+        got: String,
+    },
+    /// The chain has no deterministic deployment proxy, through which
+    /// `deploy` places the registry at its one address.
+    #[error(
+        "no deterministic deployment proxy at {proxy} on this chain: chainmail deploys the registry through it (CREATE2, a fixed salt) so that it has the same address on every chain; deploy the proxy first (its presigned transaction: github.com/Arachnid/deterministic-deployment-proxy) or use a chain that carries it (anvil and most public chains do)"
+    )]
+    NoDeployer {
+        /// The proxy's address.
+        proxy: Address,
+    },
     /// A write was attempted without a payer key (rpc backend).
     #[error("this operation sends a transaction and needs a payer key (none configured)")]
     NoPayer,

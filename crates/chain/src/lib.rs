@@ -3,8 +3,10 @@
 
 mod calls;
 pub mod contract;
+pub mod create2;
 pub mod embedded;
 mod error;
+pub mod pin;
 mod registry;
 pub mod rpc;
 mod spec;
@@ -16,6 +18,7 @@ use chainmail_core::{Address, SecretKey};
 
 pub use embedded::EmbeddedRegistry;
 pub use error::{ChainError, ContractError};
+pub use pin::ChainPin;
 pub use registry::{EndpointRecord, Registry, TxOutcome};
 pub use rpc::{DEFAULT_MAX_FEE_PER_GAS, DEFAULT_MAX_GAS, GWEI, RpcOptions, RpcRegistry};
 pub use spec::ChainSpec;
@@ -25,8 +28,10 @@ pub use spec::ChainSpec;
 /// - `embedded` / `embedded:PATH`: the chain file (created with a genesis if
 ///   absent); `registry`, if given, must be the file's registry address;
 ///   `payer` is not needed (the embedded chain charges no gas) and ignored.
-/// - `http(s)://…`: the node; `registry` is required (deploy first),
-///   `payer` pays gas for writes (views work without one).
+/// - `http(s)://…`: the node; `registry` defaults to the one address
+///   `deploy` places the registry at on every chain
+///   ([`create2::registry_address`]), `payer` pays gas for writes (views
+///   work without one).
 pub async fn open(
     spec: &ChainSpec,
     registry: Option<Address>,
@@ -78,11 +83,7 @@ pub async fn open_with_clock(
             Ok(Arc::new(chain))
         }
         ChainSpec::Rpc(url) => {
-            let registry = registry.ok_or_else(|| {
-                ChainError::InvalidArgument(
-                    "an rpc chain needs the registry address (deploy it first)".into(),
-                )
-            })?;
+            let registry = registry.unwrap_or_else(create2::registry_address);
             Ok(Arc::new(
                 RpcRegistry::connect(url, registry, payer, options.clone()).await?,
             ))
@@ -91,7 +92,12 @@ pub async fn open_with_clock(
 }
 
 /// Deploys the registry (the committed artifact's bytecode) to the node at
-/// `url`, `payer` paying gas. Returns the contract's address and the outcome.
-pub async fn deploy(url: &str, payer: &SecretKey) -> Result<(Address, TxOutcome), ChainError> {
+/// `url` through the deterministic deployment proxy, `payer` paying gas.
+/// Returns its address ([`create2::registry_address`]) and the deployment's
+/// outcome, `None` when the registry was already there (nothing sent).
+pub async fn deploy(
+    url: &str,
+    payer: &SecretKey,
+) -> Result<(Address, Option<TxOutcome>), ChainError> {
     rpc::deploy_with(url, payer, &RpcOptions::default()).await
 }

@@ -23,6 +23,7 @@ use chainmail_core::{Address, IdStatus, PublicKey, SecretKey};
 use crate::calls;
 use crate::contract::{IdentityRegistry as R, decode_revert, to_alloy, to_core};
 use crate::error::ChainError;
+use crate::pin::{self, ChainPin};
 use crate::registry::{EndpointRecord, Registry, TxOutcome};
 use crate::verified::Verifier;
 
@@ -43,6 +44,11 @@ pub struct RpcOptions {
     /// The most gas one transaction may use (its gas limit). An estimate
     /// above this is refused before signing, as a fee quote above the cap.
     pub max_gas: u64,
+    /// If set, the chain and registry a home pinned: [`RpcRegistry::connect`]
+    /// and [`deploy_with`] check them before anything is signed or trusted
+    /// ([`ChainError::ChainMismatch`]). `None`: nothing pinned yet (the
+    /// caller records [`RpcRegistry::pin`] on this first use).
+    pub pin: Option<ChainPin>,
 }
 
 /// Default [`RpcOptions::max_fee_per_gas`]: 300 gwei (well above ordinary
@@ -62,6 +68,7 @@ impl Default for RpcOptions {
             expected_chain_id: None,
             max_fee_per_gas: DEFAULT_MAX_FEE_PER_GAS,
             max_gas: DEFAULT_MAX_GAS,
+            pin: None,
         }
     }
 }
@@ -140,6 +147,8 @@ pub struct RpcRegistry {
     options: RpcOptions,
     /// The proof-checked reads.
     verifier: Verifier,
+    /// What this chain and registry are, as checked at connect.
+    pin: ChainPin,
     /// One send at a time per registry handle: nonces come from the node's
     /// pending count, so two concurrent sends would pick the same one.
     send_lock: tokio::sync::Mutex<()>,
@@ -292,7 +301,9 @@ async fn send_and_wait(
 
 impl RpcRegistry {
     /// Connects to the registry at `registry` on the node at `url`; checks the
-    /// node answers, the chain id (if expected) and that code is there.
+    /// node answers, the chain id (if expected), the pin (if given: chain id
+    /// and genesis hash before the registry is even looked at) and that the
+    /// registry's proven code is this build's.
     pub async fn connect(
         url: &str,
         registry: Address,
@@ -312,12 +323,28 @@ impl RpcRegistry {
                 got: chain_id,
             });
         }
+        let genesis_hash = pin::genesis_hash(&provider, &shown).await?;
+        if let Some(p) = &options.pin {
+            p.check_chain(chain_id, genesis_hash)?;
+            // The code hash is checked below, once proven.
+            p.check_address(registry)?;
+        }
         let domain = Domain {
             chain_id,
             verifying_contract: registry,
         };
         let verifier = Verifier::connect(&provider, &shown, &domain).await?;
+        let observed = ChainPin {
+            chain_id,
+            genesis_hash,
+            registry,
+            code_hash: verifier.code_hash().0,
+        };
+        if let Some(p) = &options.pin {
+            p.check(&observed)?;
+        }
         Ok(RpcRegistry {
+            pin: observed,
             provider,
             url: shown,
             registry,
@@ -327,6 +354,13 @@ impl RpcRegistry {
             verifier,
             send_lock: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// The chain and registry as checked at connect: chain id, genesis hash,
+    /// registry address and its code hash (this build's, proven on chain),
+    /// for a home to pin on first use.
+    pub fn pin(&self) -> ChainPin {
+        self.pin
     }
 
     /// The payer's address, if a payer key was given.
@@ -362,13 +396,23 @@ impl RpcRegistry {
     }
 }
 
-/// Deploys the registry from the committed artifact with `payer` paying gas;
-/// returns its address and the deployment's outcome.
+/// Deploys the registry from the committed artifact with `payer` paying gas,
+/// through the deterministic deployment proxy ([`crate::create2`]): its
+/// address is [`crate::create2::registry_address`] on every chain, computed
+/// locally. Idempotent: when that address already holds this build's code,
+/// nothing is sent and the outcome is `None`; other code there is
+/// [`ChainError::WrongContract`], a chain without the proxy
+/// [`ChainError::NoDeployer`]. Two deploys racing on one chain both succeed:
+/// the loser's transaction fails (the proxy reverts, or its gas estimate
+/// already does), finds the registry in place (mined, or in the winner's
+/// pending transaction) and reports `None`. With `options.pin`, the chain and the registry to
+/// be are checked against it before anything is signed.
 pub async fn deploy_with(
     url: &str,
     payer: &SecretKey,
     options: &RpcOptions,
-) -> Result<(Address, TxOutcome), ChainError> {
+) -> Result<(Address, Option<TxOutcome>), ChainError> {
+    use crate::create2::{DEPLOYMENT_PROXY, registry_address, registry_deploy_calldata};
     let (provider, shown, payer) = provider(url, Some(payer))?;
     let chain_id = provider
         .get_chain_id()
@@ -382,13 +426,63 @@ pub async fn deploy_with(
             got: chain_id,
         });
     }
+    let address = registry_address();
+    let expected = crate::verified::code::expected_code(&Domain {
+        chain_id,
+        verifying_contract: address,
+    })
+    .map_err(ChainError::InvalidData)?;
+    if let Some(p) = &options.pin {
+        p.check_chain(chain_id, pin::genesis_hash(&provider, &shown).await?)?;
+        p.check_registry(address, alloy::primitives::keccak256(&expected).0)?;
+    }
+    let code_at = |a: Address| {
+        let provider = &provider;
+        let shown = &shown;
+        async move {
+            provider
+                .get_code_at(to_alloy(a))
+                .await
+                .map_err(|e| map_rpc(e, shown, payer))
+        }
+    };
+    let present = code_at(address).await?;
+    if !present.is_empty() {
+        return if present[..] == expected[..] {
+            Ok((address, None))
+        } else {
+            Err(ChainError::WrongContract(address))
+        };
+    }
+    if code_at(DEPLOYMENT_PROXY).await?.is_empty() {
+        return Err(ChainError::NoDeployer {
+            proxy: DEPLOYMENT_PROXY,
+        });
+    }
     let tx = TransactionRequest::default()
-        .with_deploy_code(Bytes::copy_from_slice(crate::contract::creation_bytecode()));
-    let (outcome, created) = send_and_wait(&provider, &shown, payer, options, tx, None).await?;
-    let address = created.ok_or_else(|| {
-        ChainError::InvalidData("deployment receipt names no contract address".into())
-    })?;
-    Ok((address, outcome))
+        .with_to(to_alloy(DEPLOYMENT_PROXY))
+        .with_input(Bytes::from(registry_deploy_calldata()));
+    let sent = send_and_wait(&provider, &shown, payer, options, tx, None).await;
+    // Whatever happened to the transaction, the code at the address decides.
+    let present = code_at(address).await?;
+    match sent {
+        Ok((outcome, _)) if present[..] == expected[..] => Ok((address, Some(outcome))),
+        Ok((outcome, _)) => Err(ChainError::InvalidData(format!(
+            "the deployment {} succeeded but {address} holds {} bytes of other code than this build's registry",
+            hex::encode(outcome.tx_hash),
+            present.len()
+        ))),
+        // Another deploy got there first: the registry is in place.
+        Err(_) if present[..] == expected[..] => Ok((address, None)),
+        Err(e) => {
+            // Or its transaction is pending (our estimate ran after it).
+            let pending = provider.get_code_at(to_alloy(address)).pending().await;
+            match pending {
+                Ok(code) if code[..] == expected[..] => Ok((address, None)),
+                _ => Err(e),
+            }
+        }
+    }
 }
 
 #[async_trait]

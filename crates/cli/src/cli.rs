@@ -149,8 +149,15 @@ pub enum Command {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
-    /// Deploy the registry contract (rpc chains); prints its address
+    /// Deploy the registry contract (rpc chains) at its one CREATE2 address;
+    /// prints it (already there with this build's code = success, nothing sent)
     Deploy,
+    /// The rpc chain this home is pinned to
+    Chain {
+        /// What to do.
+        #[command(subcommand)]
+        command: ChainCommand,
+    },
     /// Run the node: accept sessions, deliver the outbox
     Serve {
         /// Address to listen on [default: from config.toml, else 127.0.0.1:7400]
@@ -223,6 +230,19 @@ pub enum Command {
         /// The shell
         #[arg(value_enum)]
         shell: Shell,
+    },
+}
+
+/// `chain` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ChainCommand {
+    /// Show the pin (chain id, genesis hash, registry, code hash) and check
+    /// the chain against it; pins on first use
+    Pin {
+        /// Re-pin to what the chain is now (after a deliberate change of chain
+        /// or registry): replaces the recorded pin
+        #[arg(long)]
+        force: bool,
     },
 }
 

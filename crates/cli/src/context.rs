@@ -175,6 +175,26 @@ impl Context {
             .cloned()
     }
 
+    /// `chain pin [--force]`: the pin of this home's rpc chain, checked (or
+    /// with `force` replaced) and recorded; with its status (`recorded`,
+    /// `unchanged`, `replaced`).
+    pub async fn pin_chain(
+        &self,
+        force: bool,
+    ) -> Result<(chainmail_chain::ChainPin, &'static str), Failure> {
+        chain::pin_chain(&self.settings, force).await
+    }
+
+    /// Deploys the registry on the rpc chain at `url` (checked against this
+    /// home's pin first), then pins the chain if this was its first use.
+    pub async fn deploy(
+        &self,
+        url: &str,
+        payer: &SecretKey,
+    ) -> Result<(chainmail_core::Address, Option<chainmail_chain::TxOutcome>), Failure> {
+        chain::deploy(&self.settings, url, payer).await
+    }
+
     /// The node of this identity: its key, the chain (read-only), its
     /// store, and the options of the settings and flags.
     pub async fn node(&self, contacts_only: bool, verify_on_chain: bool) -> Result<Node, Failure> {

@@ -4,11 +4,19 @@
 //! environment.
 //!
 //! ```toml
-//! chain = "embedded:/var/lib/chainmail/chain.db"   # or "embedded" or an RPC URL
-//! registry = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+//! chain = "https://eth.example/v3/KEY"   # or "embedded", "embedded:PATH"
+//! registry = "0x…"                        # rpc chains; default: the one CREATE2 address
 //! listen = "0.0.0.0:7400"
 //! payer_key_file = "/home/me/.chainmail-payer"      # rpc chains only
 //! max_age_secs = 604800                               # outbox retry horizon
+//!
+//! # Written by chainmail on the first use of an rpc chain (trust on first
+//! # use), checked on every later one; `chainmail chain pin --force` re-pins.
+//! [pin]
+//! chain_id = 31337
+//! genesis_hash = "0x…"     # block 0's hash
+//! registry = "0x…"
+//! code_hash = "0x…"        # keccak256 of the registry's runtime code
 //! ```
 
 use std::io::Read;
@@ -67,6 +75,23 @@ pub struct Config {
     pub max_fee_gwei: Option<u64>,
     /// The most gas one transaction may use on rpc chains.
     pub gas_limit: Option<u64>,
+    /// The rpc chain this home is pinned to (a table: it comes last).
+    pub pin: Option<Pin>,
+}
+
+/// `[pin]`: the rpc chain and registry a home recorded on first use. The
+/// hashes and the address are `0x` hex, as chainmail writes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pin {
+    /// The chain id.
+    pub chain_id: u64,
+    /// Hash of block 0.
+    pub genesis_hash: String,
+    /// The registry contract's address.
+    pub registry: String,
+    /// `keccak256` of the registry's runtime code.
+    pub code_hash: String,
 }
 
 impl Config {
@@ -137,6 +162,22 @@ mod tests {
         assert_eq!(Config::load(&path).unwrap(), Config::default());
         c.save(&path).unwrap();
         assert_eq!(Config::load(&path).unwrap(), c);
+        // A pin (a table) after the plain keys survives a save.
+        let pinned = Config {
+            pin: Some(Pin {
+                chain_id: 31337,
+                genesis_hash: format!("0x{}", "ab".repeat(32)),
+                registry: "0x4e59b44847b379578588920cA78FbF26c0B4956C".into(),
+                code_hash: format!("0x{}", "cd".repeat(32)),
+            }),
+            ..c
+        };
+        pinned.save(&path).unwrap();
+        assert_eq!(Config::load(&path).unwrap(), pinned);
+        assert!(
+            Config::parse("[pin]\nchain_id = 1\n").is_err(),
+            "a pin is whole"
+        );
     }
 
     #[test]

@@ -114,6 +114,7 @@ pub fn run(
         let anvil = start_anvil().await?;
         let payer = SecretKey::from_bytes(&hex::decode(ANVIL_KEY_0)?.try_into().map_err(|_| anyhow::anyhow!("key length"))?)?;
         let (address, deployed) = chainmail_chain::deploy(&anvil.url, &payer).await?;
+        let deployed = deployed.ok_or_else(|| anyhow::anyhow!("a fresh anvil already had the registry"))?;
         let reg = RpcRegistry::connect(&anvil.url, address, Some(&payer), RpcOptions::default()).await?;
         let domain = reg.domain();
         let alice = SecretKey::generate(&mut rand::rng());

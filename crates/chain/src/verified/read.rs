@@ -81,6 +81,11 @@ impl Verifier {
         Ok(v)
     }
 
+    /// The registry's code hash: this build's, proven at connect.
+    pub(crate) fn code_hash(&self) -> B256 {
+        self.code_hash
+    }
+
     /// The latest block's header, its hash recomputed.
     pub(crate) async fn latest_header(
         &self,

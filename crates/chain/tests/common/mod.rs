@@ -274,3 +274,38 @@ pub fn certificate_at(domain: &Domain, key: &SecretKey, now: u64) -> Signed<Cert
         Certificate::new(key.public_key(), now + 30 * 86_400, now),
     )
 }
+
+/// The registry deployed by a plain CREATE transaction from `payer` (not
+/// through the CREATE2 proxy `deploy` uses), as the embedded genesis is:
+/// its address and the transaction's outcome.
+pub async fn deploy_plain_create(
+    url: &str,
+    payer: &SecretKey,
+) -> (Address, chainmail_chain::TxOutcome) {
+    use alloy::network::{EthereumWallet, TransactionBuilder};
+    use alloy::primitives::B256;
+    use alloy::rpc::types::TransactionRequest;
+    use alloy::signers::local::PrivateKeySigner;
+    let signer = PrivateKeySigner::from_bytes(&B256::from(*payer.to_bytes())).unwrap();
+    let p = ProviderBuilder::new()
+        .wallet(EthereumWallet::from(signer))
+        .connect_http(url.parse().unwrap());
+    let tx = TransactionRequest::default()
+        .with_deploy_code(chainmail_chain::contract::creation_bytecode().to_vec());
+    let receipt = p
+        .send_transaction(tx)
+        .await
+        .unwrap()
+        .get_receipt()
+        .await
+        .unwrap();
+    assert!(receipt.status(), "plain CREATE deployment failed");
+    (
+        Address(receipt.contract_address.unwrap().into_array()),
+        chainmail_chain::TxOutcome {
+            tx_hash: receipt.transaction_hash.0,
+            block: receipt.block_number.unwrap(),
+            gas_used: receipt.gas_used,
+        },
+    )
+}

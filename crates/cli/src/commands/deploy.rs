@@ -1,4 +1,5 @@
-//! `deploy`: the registry contract on an rpc chain, gas paid by the payer key.
+//! `deploy`: the registry contract on an rpc chain at its one CREATE2
+//! address, gas paid by the payer key; already there = success, nothing sent.
 
 use chainmail_chain::ChainSpec;
 
@@ -31,15 +32,15 @@ pub fn deploy(ctx: &Context) -> Result<u8, Failure> {
     })?;
     ctx.block_on(async {
         let spin = Spinner::start("deploying the registry");
-        let (address, outcome) =
-            chainmail_chain::rpc::deploy_with(&url, &payer, &ctx.settings().rpc_options()).await?;
+        let (address, outcome) = ctx.deploy(&url, &payer).await?;
         drop(spin); // cleared before the report is printed
         output::print(
             &DeployReport {
                 address: address.to_string(),
-                tx_hash: hex32(&outcome.tx_hash),
-                block: outcome.block,
-                gas_used: outcome.gas_used,
+                already_deployed: outcome.is_none(),
+                tx_hash: outcome.map(|o| hex32(&o.tx_hash)),
+                block: outcome.map(|o| o.block),
+                gas_used: outcome.map(|o| o.gas_used),
             },
             ctx.json(),
         );

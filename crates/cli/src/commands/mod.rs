@@ -1,5 +1,5 @@
 //! The commands, one module per group: `identity` (init, id), `registry`
-//! (register, endpoint, renew, revoke), `lookup`, `deploy`, `relay`
+//! (register, endpoint, renew, revoke), `lookup`, `deploy`, `chain` (pin), `relay`
 //! (submit), `messaging` (serve, send, inbox, outbox), `contacts` (contact
 //! …, verify), `transfer` (export) and `completions`. Each takes the run's
 //! [`Context`] and returns the exit code of a command that ran (0, or 69/75
@@ -9,6 +9,7 @@
 //! module outside `commands/` (`context`, `output`, `signed_file`, `clock`,
 //! `peer`). This file only dispatches.
 
+pub mod chain;
 mod completions;
 pub mod contacts;
 pub mod deploy;
@@ -19,7 +20,7 @@ pub mod registry;
 pub mod relay;
 pub mod transfer;
 
-use crate::cli::{Cli, Command, ContactCommand};
+use crate::cli::{ChainCommand, Cli, Command, ContactCommand};
 use crate::context::Context;
 use crate::error::Failure;
 use crate::settings::Settings;
@@ -68,6 +69,9 @@ fn dispatch(ctx: &Context, command: Command) -> Result<u8, Failure> {
         Command::Revoke { yes, sign_only, .. } => registry::revoke(ctx, yes, sign_only),
         Command::Submit { file } => relay::submit(ctx, &file, None),
         Command::Deploy => deploy::deploy(ctx),
+        Command::Chain {
+            command: ChainCommand::Pin { force },
+        } => chain::pin(ctx, force),
         Command::Inbox {
             follow,
             requests,

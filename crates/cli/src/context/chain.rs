@@ -2,16 +2,24 @@
 //! address and the gas payer key, and opening the chain crate's `Registry`
 //! (its `ChainError`s become failures through `error::Kind`). Used through
 //! [`super::Context`].
+//!
+//! An rpc chain is pinned (issue 14): the first open from a home records the
+//! chain id, genesis hash, registry address and code hash in config.toml's
+//! `[pin]` and says so on stderr; every later open hands the pin to the chain
+//! crate, which checks it before anything is signed or trusted
+//! (`ChainMismatch`). The embedded chain is not pinned.
 
 use std::path::Path;
 use std::sync::Arc;
 
-use chainmail_chain::{ChainSpec, Registry};
+use chainmail_chain::{ChainPin, ChainSpec, Registry, RpcRegistry};
 use chainmail_core::{Address, SecretKey};
 use chainmail_node::clock::Clock;
+use chainmail_node::config::{Config, Pin};
 use zeroize::Zeroizing;
 
 use crate::error::Failure;
+use crate::output::hex32;
 use crate::settings::Settings;
 
 /// The chain spec of these settings, parsed (a bad one is a usage error).
@@ -84,7 +92,8 @@ fn read_key_file(path: &Path) -> Result<Zeroizing<String>, Failure> {
 }
 
 /// Opens the registry named by the settings; `payer` pays gas on rpc chains.
-/// The embedded chain keeps time by `clock`, the node's.
+/// The embedded chain keeps time by `clock`, the node's. An rpc chain is
+/// checked against this home's pin, or pinned on this first use.
 pub(crate) async fn open_with_payer(
     settings: &Settings,
     payer: Option<&SecretKey>,
@@ -92,14 +101,150 @@ pub(crate) async fn open_with_payer(
 ) -> Result<Arc<dyn Registry>, Failure> {
     let spec = chain_spec(settings)?;
     let registry = registry_address(settings)?;
-    Ok(chainmail_chain::open_with_clock(
-        &spec,
-        registry,
-        payer,
-        &settings.rpc_options(),
-        clock.chain_clock(),
-    )
-    .await?)
+    match spec {
+        ChainSpec::Rpc(url) => {
+            let registry = registry.unwrap_or_else(chainmail_chain::create2::registry_address);
+            Ok(Arc::new(
+                open_pinned(settings, &url, registry, payer).await?,
+            ))
+        }
+        embedded @ ChainSpec::Embedded(_) => Ok(chainmail_chain::open_with_clock(
+            &embedded,
+            registry,
+            payer,
+            &settings.rpc_options(),
+            clock.chain_clock(),
+        )
+        .await?),
+    }
+}
+
+/// Connects to `registry` on the rpc chain at `url`, checked against this
+/// home's pin; with none recorded yet, records what it found (trust on
+/// first use) and says so on stderr.
+pub(crate) async fn open_pinned(
+    settings: &Settings,
+    url: &str,
+    registry: Address,
+    payer: Option<&SecretKey>,
+) -> Result<RpcRegistry, Failure> {
+    let recorded = recorded_pin(settings)?;
+    let options = chainmail_chain::RpcOptions {
+        pin: recorded,
+        ..settings.rpc_options()
+    };
+    let reg = RpcRegistry::connect(url, registry, payer, options).await?;
+    if recorded.is_none() {
+        let pin = reg.pin();
+        record_pin(settings, &pin)?;
+        eprintln!(
+            "chainmail: first use of this rpc chain from {}: pinned chain id {}, genesis {}, registry {}, code hash {} in config.toml (trusted on first use; later runs refuse any other chain)",
+            settings.home.root().display(),
+            pin.chain_id,
+            hex32(&pin.genesis_hash),
+            pin.registry,
+            hex32(&pin.code_hash)
+        );
+    }
+    Ok(reg)
+}
+
+/// The pin in this home's config.toml, read afresh (an earlier open in this
+/// run may have just recorded it); a damaged one is an error, not "none".
+pub(crate) fn recorded_pin(settings: &Settings) -> Result<Option<ChainPin>, Failure> {
+    let config = Config::load(&settings.home.config())?;
+    config.pin.as_ref().map(from_config).transpose()
+}
+
+/// Writes `pin` as this home's `[pin]` (creating the home if needed),
+/// keeping the rest of config.toml.
+pub(crate) fn record_pin(settings: &Settings, pin: &ChainPin) -> Result<(), Failure> {
+    settings.home.ensure()?;
+    let path = settings.home.config();
+    let mut config = Config::load(&path)?;
+    config.pin = Some(Pin {
+        chain_id: pin.chain_id,
+        genesis_hash: hex32(&pin.genesis_hash),
+        registry: pin.registry.to_string(),
+        code_hash: hex32(&pin.code_hash),
+    });
+    config.save(&path)?;
+    Ok(())
+}
+
+/// `deploy`: the registry at its CREATE2 address, the chain and that
+/// address checked against the pin before anything is signed; on first use
+/// the deployed registry is then pinned.
+pub(crate) async fn deploy(
+    settings: &Settings,
+    url: &str,
+    payer: &SecretKey,
+) -> Result<(Address, Option<chainmail_chain::TxOutcome>), Failure> {
+    let options = chainmail_chain::RpcOptions {
+        pin: recorded_pin(settings)?,
+        ..settings.rpc_options()
+    };
+    let (address, outcome) = chainmail_chain::rpc::deploy_with(url, payer, &options).await?;
+    // Checks the pin again (or records it), now of the registry itself.
+    open_pinned(settings, url, address, None).await?;
+    Ok((address, outcome))
+}
+
+/// `chain pin [--force]`: connects to the rpc chain of the settings checked
+/// against the recorded pin (`force`: not checked) and records what it found
+/// unless that is the pin already; `recorded`, `unchanged` or `replaced`.
+pub(crate) async fn pin_chain(
+    settings: &Settings,
+    force: bool,
+) -> Result<(ChainPin, &'static str), Failure> {
+    let ChainSpec::Rpc(url) = chain_spec(settings)? else {
+        return Err(Failure::usage(
+            "EmbeddedNotPinned",
+            "the embedded chain is not pinned",
+            "pass --chain http(s)://…",
+        ));
+    };
+    let registry =
+        registry_address(settings)?.unwrap_or_else(chainmail_chain::create2::registry_address);
+    let recorded = recorded_pin(settings)?;
+    let options = chainmail_chain::RpcOptions {
+        pin: if force { None } else { recorded },
+        ..settings.rpc_options()
+    };
+    let pin = RpcRegistry::connect(&url, registry, None, options)
+        .await?
+        .pin();
+    let status = match recorded {
+        None => "recorded",
+        Some(old) if old == pin => "unchanged",
+        Some(_) => "replaced",
+    };
+    if status != "unchanged" {
+        record_pin(settings, &pin)?;
+    }
+    Ok((pin, status))
+}
+
+fn from_config(pin: &Pin) -> Result<ChainPin, Failure> {
+    let bad = |what: &str| {
+        Failure::new(
+            "BadPin",
+            format!("config.toml's [pin] has a bad {what}"),
+            "fix it, or remove the [pin] table and run `chainmail chain pin` to pin again",
+        )
+    };
+    let hash = |text: &str, what: &str| -> Result<[u8; 32], Failure> {
+        let digits = text.strip_prefix("0x").ok_or_else(|| bad(what))?;
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(digits, &mut out).map_err(|_| bad(what))?;
+        Ok(out)
+    };
+    Ok(ChainPin {
+        chain_id: pin.chain_id,
+        genesis_hash: hash(&pin.genesis_hash, "genesis_hash")?,
+        registry: pin.registry.parse().map_err(|_| bad("registry"))?,
+        code_hash: hash(&pin.code_hash, "code_hash")?,
+    })
 }
 
 /// Opens the registry with the configured payer, else `fallback` (the

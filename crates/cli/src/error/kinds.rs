@@ -123,6 +123,8 @@ impl Kind for ChainError {
             ChainError::InvalidArgument(_) => "InvalidArgument",
             ChainError::Rpc(_) => "Rpc",
             ChainError::FeeTooHigh { .. } => "FeeTooHigh",
+            ChainError::ChainMismatch { .. } => "ChainMismatch",
+            ChainError::NoDeployer { .. } => "NoDeployer",
             _ => "ChainError",
         }
     }
@@ -143,6 +145,8 @@ impl Kind for ChainError {
             ChainError::FeeTooHigh { .. } => {
                 "if the network really costs that much, raise --max-fee GWEI (or max_fee_gwei / gas_limit in config.toml); else use another RPC provider"
             }
+            // The messages say what to do.
+            ChainError::ChainMismatch { .. } | ChainError::NoDeployer { .. } => "",
             ChainError::Dropped { .. } | ChainError::Reverted { .. } => {
                 "retry; `chainmail lookup` shows what the chain holds"
             }
@@ -172,7 +176,9 @@ impl Kind for ChainError {
             | ChainError::Storage(_)
             | ChainError::InvalidData(_)
             | ChainError::Rpc(_)
-            | ChainError::FeeTooHigh { .. } => exit::ERROR,
+            | ChainError::FeeTooHigh { .. }
+            | ChainError::ChainMismatch { .. }
+            | ChainError::NoDeployer { .. } => exit::ERROR,
             _ => exit::ERROR,
         }
     }

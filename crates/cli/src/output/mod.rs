@@ -23,7 +23,7 @@ pub use identity::IdentityReport;
 pub use messaging::{
     InboxReport, MessageReport, OutboxMessageReport, OutboxReport, SendReport, ServeReport,
 };
-pub use registry::{DeployReport, LookupReport, TxReport};
+pub use registry::{DeployReport, LookupReport, PinReport, TxReport};
 pub use submit::SubmitReport;
 
 /// A command's result, printable both ways.

@@ -71,21 +71,63 @@ impl Report for TxReport {
 /// `deploy`.
 #[derive(Debug, Clone, Serialize)]
 pub struct DeployReport {
-    /// EIP-55 address of the registry.
+    /// EIP-55 address of the registry (the same on every chain).
     pub address: String,
+    /// The registry was there already with this build's code: nothing was
+    /// sent, and the three transaction fields are null.
+    pub already_deployed: bool,
     /// 0x + 64 hex.
-    pub tx_hash: String,
+    pub tx_hash: Option<String>,
     /// Block it landed in.
-    pub block: u64,
+    pub block: Option<u64>,
     /// Gas it used.
-    pub gas_used: u64,
+    pub gas_used: Option<u64>,
 }
 
 impl Report for DeployReport {
     fn human(&self) -> String {
+        let how = match (&self.tx_hash, self.block, self.gas_used) {
+            (Some(tx), Some(block), Some(gas)) => {
+                format!(
+                    "registry deployed at {}\ntx {tx} in block {block} ({gas} gas)",
+                    self.address
+                )
+            }
+            _ => format!(
+                "registry already deployed at {} with this build's code; nothing sent",
+                self.address
+            ),
+        };
+        format!("{how}\nthis is the default registry on rpc chains (no --registry needed)")
+    }
+}
+
+/// `chain pin`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PinReport {
+    /// `recorded` (first pin), `unchanged` (the chain matches the pin) or
+    /// `replaced` (`--force` over another pin).
+    pub status: &'static str,
+    /// The chain id.
+    pub chain_id: u64,
+    /// 0x + 64 hex: block 0's hash.
+    pub genesis_hash: String,
+    /// EIP-55 address of the registry.
+    pub registry: String,
+    /// 0x + 64 hex: keccak256 of the registry's runtime code.
+    pub code_hash: String,
+}
+
+impl Report for PinReport {
+    fn human(&self) -> String {
+        let what = match self.status {
+            "recorded" => "pinned this home to",
+            "replaced" => "re-pinned this home to",
+            _ => "this home is pinned to, and the chain matches,",
+        };
         format!(
-            "registry deployed at {}\ntx {} in block {} ({} gas)\nuse it with --registry {} (or CHAINMAIL_REGISTRY)",
-            self.address, self.tx_hash, self.block, self.gas_used, self.address
+            "{what} chain id {}\ngenesis   {}\nregistry  {}\ncode hash {}",
+            self.chain_id, self.genesis_hash, self.registry, self.code_hash
         )
     }
 }

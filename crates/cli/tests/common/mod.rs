@@ -302,18 +302,23 @@ pub fn foundry_binary(tool: &str) -> PathBuf {
 /// port 0 and releasing it, so another process may take it first: anvil
 /// then exits, and the next attempt picks another port.
 pub fn start_anvil() -> (Proc, String) {
+    start_anvil_with(&[])
+}
+
+/// Like [`start_anvil`], with extra anvil arguments (e.g. `--gas-limit 40000000`
+/// for another genesis block with the same chain id).
+pub fn start_anvil_with(extra: &[&str]) -> (Proc, String) {
     for _ in 0..5 {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let anvil = Proc::spawn(Command::new(foundry_binary("anvil")).args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-        ]));
+        let anvil = Proc::spawn(
+            Command::new(foundry_binary("anvil"))
+                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(extra),
+        );
         // anvil prints a banner, then "Listening on 127.0.0.1:PORT" when
         // ready; a closed channel means it exited (the port was taken).
         loop {

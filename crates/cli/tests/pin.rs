@@ -1,0 +1,180 @@
+//! The pinned chain and the one registry address, through the binary on real
+//! anvils (issue 14 item 1): `deploy` without `--registry` anywhere places the
+//! registry at its CREATE2 address, twice is one deployment; the first use
+//! pins the home (one line on stderr); the same home pointed at another anvil
+//! with the same chain id 31337 (another genesis) is refused with
+//! `ChainMismatch` (exit 1) by every command, nothing signed, sent or queued,
+//! until `chain pin --force` re-pins it.
+
+mod common;
+
+use std::process::Command;
+
+use common::{
+    ANVIL_KEY, World, assert_schema, foundry_binary, one_json, run, start_anvil, start_anvil_with,
+};
+
+/// anvil's first dev account (ANVIL_KEY's address): the payer.
+const PAYER: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+
+fn nonce(url: &str) -> String {
+    let out = Command::new(foundry_binary("cast"))
+        .args(["nonce", "--rpc-url", url, PAYER])
+        .output()
+        .expect("cast runs");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Runs `--json ARGS` and expects the failure `kind` with exit 1; returns its message.
+fn refused(cmd: &mut Command, args: &[&str], kind: &str) -> String {
+    let out = run(cmd.arg("--json").args(args));
+    let v = one_json(&out);
+    assert_eq!(
+        (out.status.code(), v["error"]["kind"].as_str()),
+        (Some(1), Some(kind)),
+        "{args:?}: {v} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    v["error"]["message"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn a_home_pinned_to_one_anvil_refuses_another_until_re_pinned() {
+    let (_a, url_a) = start_anvil();
+    let (_b, url_b) = start_anvil_with(&["--gas-limit", "40000000"]);
+    // No registry anywhere: the default is the one CREATE2 address.
+    let a = World::rpc(&url_a, "", ANVIL_KEY);
+    let b = World::rpc(&url_b, "", ANVIL_KEY);
+
+    let out = run(a.cmd("alice").args(["--json", "deploy"]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deployed = one_json(&out);
+    assert_schema("deploy", &deployed);
+    assert_eq!(deployed["already_deployed"], false);
+    let registry = deployed["address"].as_str().unwrap().to_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.matches("pinned").count(),
+        1,
+        "one line says so: {stderr}"
+    );
+    let config = std::fs::read_to_string(a.home("alice").join("config.toml")).unwrap();
+    assert!(
+        config.contains("[pin]") && config.contains(&registry),
+        "{config}"
+    );
+
+    // Again: already there, nothing sent, nothing to pin.
+    let nonce_a = nonce(&url_a);
+    let out = run(a.cmd("alice").args(["--json", "deploy"]));
+    let again = one_json(&out);
+    assert_schema("deploy", &again);
+    assert_eq!(
+        (
+            again["address"].as_str(),
+            &again["already_deployed"],
+            &again["tx_hash"]
+        ),
+        (
+            Some(registry.as_str()),
+            &serde_json::json!(true),
+            &serde_json::Value::Null
+        )
+    );
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("pinned"));
+    assert_eq!(nonce(&url_a), nonce_a);
+
+    let alice = a.registered("alice");
+    let shown = a.json_ok("alice", &["chain", "pin"], "pin");
+    assert_eq!(
+        (shown["status"].as_str(), shown["chain_id"].as_u64()),
+        (Some("unchanged"), Some(31337))
+    );
+
+    // Anvil B: the same chain id, the registry at the same address, another genesis.
+    let on_b = b.json_ok("bob", &["deploy"], "deploy");
+    assert_eq!(on_b["address"].as_str(), Some(registry.as_str()));
+    let bob = b.registered("bob");
+    let nonce_b = nonce(&url_b);
+
+    let to_b = || {
+        let mut c = a.cmd("alice");
+        c.env("CHAINMAIL_CHAIN", &url_b);
+        c
+    };
+    let message = refused(&mut to_b(), &["lookup", &bob], "ChainMismatch");
+    assert!(
+        message.contains("genesis block hash") && message.contains("chain pin --force"),
+        "{message}"
+    );
+    refused(
+        &mut to_b(),
+        &["renew", "--valid-for", "60d"],
+        "ChainMismatch",
+    );
+    refused(
+        &mut to_b(),
+        &["endpoint", "127.0.0.1:7400"],
+        "ChainMismatch",
+    );
+    refused(&mut to_b(), &["register", "--sign-only"], "ChainMismatch");
+    refused(&mut to_b(), &["send", &bob, "hi Bob"], "ChainMismatch");
+    refused(&mut to_b(), &["deploy"], "ChainMismatch");
+    refused(&mut to_b(), &["chain", "pin"], "ChainMismatch");
+    assert_eq!(nonce(&url_b), nonce_b, "nothing was sent to B");
+    let outbox = a.json_ok("alice", &["outbox"], "outbox");
+    assert_eq!(
+        outbox["messages"].as_array().map(Vec::len),
+        Some(0),
+        "nothing queued: {outbox}"
+    );
+    let seen = b.json_ok("bob", &["lookup", &alice], "lookup");
+    assert_eq!(seen["registered"], false, "Alice is unknown on B");
+
+    // A deliberate move: re-pin, then B works and A is the stranger.
+    let repinned = {
+        let out = run(to_b().args(["--json", "chain", "pin", "--force"]));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        one_json(&out)
+    };
+    assert_schema("pin", &repinned);
+    assert_eq!(repinned["status"], "replaced");
+    assert_ne!(repinned["genesis_hash"], shown["genesis_hash"]);
+    let out = run(to_b().args(["--json", "register", "--valid-for", "30d"]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let found = b.json_ok("bob", &["lookup", &alice], "lookup");
+    assert_eq!(found["registered"], true);
+    refused(&mut a.cmd("alice"), &["lookup", &alice], "ChainMismatch");
+}
+
+#[test]
+fn a_home_that_never_used_a_chain_pins_it_once() {
+    let (_a, url) = start_anvil();
+    let w = World::rpc(&url, "", ANVIL_KEY);
+    let out = run(w.cmd("carol").args(["--json", "deploy"]));
+    assert_eq!(out.status.code(), Some(0));
+    // `chain pin` in a fresh home: recorded, then unchanged.
+    let first = w.json_ok("dave", &["chain", "pin"], "pin");
+    assert_eq!(first["status"], "recorded");
+    let second = w.json_ok("dave", &["chain", "pin"], "pin");
+    assert_eq!(second["status"], "unchanged");
+    for field in ["chain_id", "genesis_hash", "registry", "code_hash"] {
+        assert_eq!(first[field], second[field], "{field}");
+    }
+}
