@@ -129,7 +129,7 @@ pub enum Command {
         #[arg(long)]
         yes: bool,
         /// Submit this signed revocation certificate (saved by `init` and
-        /// `register` as revocation-<chain id>-<registry>.json in the home)
+        /// `register` as `revocation-<chain id>-<registry>.json` in the home)
         /// instead of signing one: works without the key
         #[arg(
             long,
