@@ -171,7 +171,7 @@ mod tests {
     #[test]
     fn arguments() {
         let a = parse(&[]).unwrap();
-        assert_eq!(a.rows, vec![1, 2, 3, 4, 5, 6, 7]);
+        assert_eq!(a.rows, vec![1, 2, 3, 4, 5, 6, 7, 8]);
         assert!(!a.smoke && a.write.is_none());
         let a = parse(&["--smoke", "--rows", "7,1", "--write", "x.md"]).unwrap();
         assert!(a.smoke);
