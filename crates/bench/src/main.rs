@@ -179,7 +179,7 @@ mod tests {
         assert_eq!(a.write, Some(PathBuf::from("x.md")));
         assert!(parse_args(Vec::new(), true).unwrap().smoke);
         for bad in [
-            &["--rows", "8"][..],
+            &["--rows", "9"][..],
             &["--rows", "1,x"],
             &["--rows"],
             &["--write"],

@@ -24,7 +24,7 @@ pub enum Better {
 /// One line of the table.
 #[derive(Debug, Clone)]
 pub struct Row {
-    /// Section number of issue 7 (1–7).
+    /// Section number: issue 7's 1–7, and 8 for issue 14's proof-checked reads.
     pub section: u8,
     /// What is measured.
     pub name: String,
