@@ -5,7 +5,8 @@
 //! keystore holds encrypted under the password): HKDF-SHA256 with the salt
 //! `chainmail/store-key/v1` and the ID as context, expanded twice with
 //! distinct labels into a 32-byte AES-256-GCM key (`aead`) and a 32-byte
-//! HMAC-SHA256 key (`lookup`, for the contact index). So a copied home
+//! HMAC-SHA256 key (`lookup`, for the contact index and the peer tags that
+//! stand for peer IDs in a sealed store's rows). So a copied home
 //! reveals nothing sealed without the password, the store moves with the
 //! keystore (`init --from-keystore` derives the same key), and no second
 //! secret has to be kept in sync with the first.
@@ -47,6 +48,9 @@ pub enum SealError {
     /// The OS random number generator failed.
     #[error("the OS random number generator failed")]
     Rng,
+    /// The store is sealed and was opened without its key.
+    #[error("the message store is sealed: open it with the identity's key (unlock the keystore)")]
+    NoKey,
 }
 
 /// The keys that seal one identity's store. Zeroized on drop; `Debug`
@@ -95,6 +99,22 @@ impl StoreKey {
         mac.update(b"chainmail/contact/v1");
         mac.update(&id.0);
         mac.finalize().into_bytes().into()
+    }
+
+    /// The keyed tag that stands for a peer's ID in a sealed store's rows
+    /// (outbox recipient, inbox sender, dedup, replay cache): the rows of
+    /// one peer still group and match, but the file does not say who the
+    /// peer is. 20 bytes, the width of the column it replaces (a collision
+    /// needs ~2^80 peers).
+    pub fn peer_tag(&self, id: &Address) -> [u8; 20] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.lookup[..])
+            .unwrap_or_else(|_| unreachable_hmac());
+        mac.update(b"chainmail/peer-tag/v1");
+        mac.update(&id.0);
+        let full: [u8; 32] = mac.finalize().into_bytes().into();
+        let mut tag = [0u8; 20];
+        tag.copy_from_slice(&full[..20]);
+        tag
     }
 
     /// Seals `plaintext` for the row named by `table` and `row`.

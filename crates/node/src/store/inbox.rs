@@ -6,8 +6,8 @@ use chainmail_core::wire::MessageProof;
 use chainmail_core::{Address, Signature};
 use rusqlite::params;
 
+use super::sealing::ReceivedColumns;
 use super::{MAX_BATCH_PATH, MAX_BODY_BYTES, MessageId, Store, StoreError, address, fixed, i, u};
-use crate::seal::INBOX;
 
 /// A verified message received from a peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,7 +151,7 @@ impl Store {
         now: u64,
         quota: Option<usize>,
     ) -> Result<Vec<Option<Stored>>, StoreError> {
-        let mut bodies = Vec::with_capacity(messages.len());
+        let mut columns = Vec::with_capacity(messages.len());
         for m in messages {
             if m.body.len() > MAX_BODY_BYTES {
                 return Err(StoreError::Invalid("message body above the body limit"));
@@ -161,40 +161,41 @@ impl Store {
             {
                 return Err(StoreError::Invalid("batch path longer than 32"));
             }
-            bodies.push(self.seal_body(INBOX, &m.message_id, &m.from, &m.body)?);
+            columns.push(self.received_columns(m)?);
         }
         self.write(|tx| {
             let mut held = std::collections::HashMap::new();
             let mut out = Vec::with_capacity(messages.len());
-            for (m, body) in messages.iter().zip(bodies) {
+            for (m, cols) in messages.iter().zip(columns) {
                 if let Some(quota) = quota {
                     let n = match held.get(&m.from) {
                         Some(n) => *n,
-                        None => Self::inbox_count_from(tx, &m.from)?,
+                        None => Self::inbox_count_from(tx, &cols.sender)?,
                     };
                     if n >= quota {
                         out.push(None);
                         continue;
                     }
-                    let stored = Self::insert_received(tx, m, body, now)?;
+                    let stored = Self::insert_received(tx, m, cols, now)?;
                     held.insert(m.from, n + usize::from(stored == Stored::New));
                     out.push(Some(stored));
                 } else {
-                    out.push(Some(Self::insert_received(tx, m, body, now)?));
+                    out.push(Some(Self::insert_received(tx, m, cols, now)?));
                 }
             }
             Ok(out)
         })
     }
 
-    /// Messages from `sender` in the inbox.
+    /// Messages in the inbox whose sender column is `sender` (an ID, or
+    /// its tag in a sealed store).
     fn inbox_count_from(
         tx: &rusqlite::Transaction<'_>,
-        sender: &Address,
+        sender: &[u8; 20],
     ) -> Result<usize, StoreError> {
         let n: i64 = tx.query_row(
             "SELECT COUNT(*) FROM inbox WHERE sender = ?1",
-            params![&sender.0[..]],
+            params![&sender[..]],
             |r| r.get(0),
         )?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
@@ -203,14 +204,21 @@ impl Store {
     fn insert_received(
         tx: &rusqlite::Transaction<'_>,
         m: &ReceivedMessage,
-        body: rusqlite::types::Value,
+        cols: ReceivedColumns,
         now: u64,
     ) -> Result<Stored, StoreError> {
-        let (root, path, place) = match &m.proof {
-            ReceivedProof::Single { .. } => (None, None, None),
-            ReceivedProof::Batch {
-                root, path, place, ..
-            } => (
+        let (signature, root, path, place) = match &cols.proof {
+            None => (None, None, None, None),
+            Some(ReceivedProof::Single { signature }) => {
+                (Some(signature.to_bytes()), None, None, None)
+            }
+            Some(ReceivedProof::Batch {
+                signature,
+                root,
+                path,
+                place,
+            }) => (
+                Some(signature.to_bytes()),
                 Some(&root[..]),
                 Some(path.iter().flatten().copied().collect::<Vec<u8>>()),
                 *place,
@@ -218,7 +226,7 @@ impl Store {
         };
         let fresh = tx.execute(
             "INSERT OR IGNORE INTO dedup (sender, message_id, received_at) VALUES (?1, ?2, ?3)",
-            params![&m.from.0[..], &m.message_id[..], i(now)],
+            params![&cols.sender[..], &m.message_id[..], i(now)],
         )?;
         if fresh == 0 {
             return Ok(Stored::Duplicate);
@@ -231,12 +239,12 @@ impl Store {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 &m.message_id[..],
-                &m.from.0[..],
+                &cols.sender[..],
                 &m.to.0[..],
                 i(m.sent_at),
                 i(now),
-                body,
-                &m.proof.signature().to_bytes()[..],
+                cols.body,
+                signature.as_ref().map(|s| &s[..]),
                 root,
                 path,
                 place.map(|p| p.0),
@@ -258,6 +266,7 @@ impl Store {
         sender: &Address,
         ids: &[[u8; 16]],
     ) -> Result<std::collections::HashSet<[u8; 16]>, StoreError> {
+        let sender = self.peer_column(sender);
         self.with(|conn| {
             let mut dedup =
                 conn.prepare_cached("SELECT 1 FROM dedup WHERE sender = ?1 AND message_id = ?2")?;
@@ -265,7 +274,7 @@ impl Store {
                 conn.prepare_cached("SELECT 1 FROM inbox WHERE sender = ?1 AND message_id = ?2")?;
             let mut seen = std::collections::HashSet::new();
             for id in ids {
-                let key = params![&sender.0[..], &id[..]];
+                let key = params![&sender[..], &id[..]];
                 if dedup.exists(key)? || inbox.exists(key)? {
                     seen.insert(*id);
                 }
@@ -292,7 +301,7 @@ impl Store {
                     r.get::<_, i64>(4)?,
                     r.get::<_, i64>(5)?,
                     r.get::<_, rusqlite::types::Value>(6)?,
-                    r.get::<_, Vec<u8>>(7)?,
+                    r.get::<_, Option<Vec<u8>>>(7)?,
                     r.get::<_, Option<Vec<u8>>>(8)?,
                     r.get::<_, Option<Vec<u8>>>(9)?,
                     r.get::<_, Option<u32>>(10)?,
@@ -302,13 +311,17 @@ impl Store {
             let mut out = Vec::new();
             for row in rows {
                 let (seq, id, from, to, sent, recv, body, sig, root, path, index, count) = row?;
-                let path = path.unwrap_or_default();
-                if path.len() % 32 != 0 {
-                    return Err(StoreError::Corrupt("batch path length"));
-                }
                 let id: MessageId = fixed(id, "message id length")?;
-                let from = address(from)?;
-                let body = self.open_body(INBOX, &id, &from, body)?;
+                let (from, proof, body) = self.open_received(&id, from, body, || {
+                    let path = path.unwrap_or_default();
+                    stored_proof(
+                        sig.ok_or(StoreError::Corrupt("inbox row without signature"))?,
+                        root,
+                        &path,
+                        index,
+                        count,
+                    )
+                })?;
                 out.push(InboxEntry {
                     seq,
                     received_at: u(recv),
@@ -318,7 +331,7 @@ impl Store {
                         to: address(to)?,
                         sent_at: u(sent),
                         body,
-                        proof: stored_proof(sig, root, &path, index, count)?,
+                        proof,
                     },
                 });
             }
@@ -328,13 +341,16 @@ impl Store {
 }
 
 /// A row's proof columns as one value (`Corrupt` if they do not fit).
-fn stored_proof(
+pub(super) fn stored_proof(
     signature: Vec<u8>,
     root: Option<Vec<u8>>,
     path: &[u8],
     index: Option<u32>,
     count: Option<u32>,
 ) -> Result<ReceivedProof, StoreError> {
+    if !path.len().is_multiple_of(32) {
+        return Err(StoreError::Corrupt("batch path length"));
+    }
     let signature: [u8; 65] = fixed(signature, "signature length")?;
     let signature =
         Signature::from_bytes(&signature).map_err(|_| StoreError::Corrupt("signature"))?;

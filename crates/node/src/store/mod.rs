@@ -172,22 +172,27 @@ fn create_private(path: &Path) -> Result<(), StoreError> {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `path` and migrates it.
+    /// Opens (creating if needed) the store at `path` and migrates it,
+    /// keeping every row in clear; a store sealed before is refused
+    /// ([`SealError::NoKey`](crate::seal::SealError::NoKey)).
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         create_private(path)?;
         let conn = Connection::open(path)?;
-        Self::init(conn, None)
+        let store = Self::init(conn, None)?;
+        store.check_not_sealed()?;
+        Ok(store)
     }
 
-    /// Opens (creating if needed) the store at `path`, sealing message
-    /// bodies and contacts with `key` (encryption at rest; see `seal`).
-    /// Deleted content is overwritten (`secure_delete`).
+    /// Opens (creating if needed) the store at `path`, sealing messages,
+    /// peers and contacts with `key` (encryption at rest; see `seal` and
+    /// `sealing`); rows written before in clear are sealed now. Deleted
+    /// content is overwritten (`secure_delete`).
     pub fn open_sealed(path: &Path, key: crate::seal::StoreKey) -> Result<Self, StoreError> {
         create_private(path)?;
         let conn = Connection::open(path)?;
         conn.execute_batch("PRAGMA secure_delete = ON;")?;
         let store = Self::init(conn, Some(Arc::new(key)))?;
-        store.reseal_legacy()?;
+        store.seal_legacy_rows()?;
         Ok(store)
     }
 

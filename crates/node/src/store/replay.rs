@@ -22,11 +22,12 @@ impl Store {
         // Not fsynced on its own (see `write_relaxed`): it survives a kill of
         // this process; a power cut could forget it, and a T_B1 replayed
         // after that still cannot confirm the session keys.
+        let initiator = self.peer_column(initiator);
         self.write_relaxed(|tx| {
             let seen: Option<i64> = tx
                 .query_row(
                     "SELECT expires_at FROM replay_cache WHERE initiator = ?1 AND ephemeral_hash = ?2",
-                    params![&initiator.0[..], &ephemeral_hash[..]],
+                    params![&initiator[..], &ephemeral_hash[..]],
                     |r| r.get(0),
                 )
                 .optional()?;
@@ -35,7 +36,7 @@ impl Store {
             }
             tx.execute(
                 "INSERT INTO replay_cache (initiator, ephemeral_hash, expires_at) VALUES (?1, ?2, ?3)",
-                params![&initiator.0[..], &ephemeral_hash[..], i(expires_at)],
+                params![&initiator[..], &ephemeral_hash[..], i(expires_at)],
             )?;
             Ok(true)
         })

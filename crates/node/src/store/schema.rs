@@ -66,6 +66,34 @@ pub const MIGRATIONS: &[&str] = &[
     // 4: a queued message is signed once, when it goes out with the others
     // of its `Deliver`, not also when it is queued.
     "ALTER TABLE outbox DROP COLUMN signature;",
+    // 5: a sealed store seals a received message's proof and sender with its
+    // body (see `sealing`), so the inbox's proof columns become optional; and
+    // `meta` records that a store's peer columns hold tags, not IDs.
+    "CREATE TABLE inbox_v5 (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        message_id  BLOB NOT NULL CHECK (length(message_id) = 16),
+        sender      BLOB NOT NULL CHECK (length(sender) = 20),
+        recipient   BLOB NOT NULL CHECK (length(recipient) = 20),
+        sent_at     INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        body        NOT NULL,
+        signature   BLOB CHECK (signature IS NULL OR length(signature) = 65),
+        batch_root  BLOB CHECK (batch_root IS NULL OR length(batch_root) = 32),
+        batch_path  BLOB,
+        batch_index INTEGER,
+        batch_count INTEGER,
+        UNIQUE (sender, message_id)
+    );
+    INSERT INTO inbox_v5 SELECT seq, message_id, sender, recipient, sent_at, received_at, body,
+        signature, batch_root, batch_path, batch_index, batch_count FROM inbox;
+    DELETE FROM sqlite_sequence WHERE name = 'inbox_v5';
+    INSERT INTO sqlite_sequence (name, seq) SELECT 'inbox_v5', seq FROM sqlite_sequence WHERE name = 'inbox';
+    DROP TABLE inbox;
+    ALTER TABLE inbox_v5 RENAME TO inbox;
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value INTEGER NOT NULL
+    ) WITHOUT ROWID;",
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

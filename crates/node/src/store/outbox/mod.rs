@@ -8,7 +8,6 @@ use chainmail_core::Address;
 use rusqlite::params;
 
 use super::{MAX_BODY_BYTES, MessageId, Store, StoreError, address, fixed, i, u};
-use crate::seal::OUTBOX;
 
 /// State of an outbox message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -86,7 +85,7 @@ impl Store {
         if msg.body.len() > MAX_BODY_BYTES {
             return Err(StoreError::Invalid("message body above the body limit"));
         }
-        let body = self.seal_body(OUTBOX, &msg.message_id, &msg.to, &msg.body)?;
+        let (recipient, body) = self.outgoing_columns(&msg.message_id, &msg.to, &msg.body)?;
         self.write(|tx| {
             let n = tx.execute(
                 "INSERT OR IGNORE INTO outbox (message_id, sender, recipient, body, sent_at,
@@ -95,7 +94,7 @@ impl Store {
                 params![
                     &msg.message_id[..],
                     &msg.from.0[..],
-                    &msg.to.0[..],
+                    &recipient[..],
                     body,
                     i(msg.sent_at),
                     i(now)
@@ -140,10 +139,10 @@ impl Store {
         );
         Ok((|| {
             let message_id = fixed(raw.0, "message id length")?;
-            let to = address(raw.2)?;
+            let (to, body) = self.open_outgoing(&message_id, raw.2, body)?;
             Ok(OutboxEntry {
                 message: OutgoingMessage {
-                    body: self.open_body(OUTBOX, &message_id, &to, body)?,
+                    body,
                     message_id,
                     from: address(raw.1)?,
                     to,
@@ -188,7 +187,7 @@ impl Store {
     pub fn queued_for(&self, to: &Address, limit: u32) -> Result<Vec<OutboxEntry>, StoreError> {
         self.outbox_query(
             "WHERE recipient = ?1 AND state = 'queued' ORDER BY created_at, rowid LIMIT ?2",
-            params![&to.0[..], limit],
+            params![&self.peer_column(to)[..], limit],
         )
     }
 
@@ -203,7 +202,7 @@ impl Store {
         self.outbox_query(
             "WHERE recipient = ?1 AND state = 'queued' AND message_id != ?3
              ORDER BY created_at, rowid LIMIT ?2",
-            params![&to.0[..], limit, &except[..]],
+            params![&self.peer_column(to)[..], limit, &except[..]],
         )
     }
 
@@ -231,15 +230,26 @@ impl Store {
     /// earliest due first.
     pub fn due_peers(&self, now: u64, limit: u32) -> Result<Vec<Address>, StoreError> {
         self.with(|c| {
+            // One row per recipient: SQLite takes the bare columns from the
+            // row holding the MIN, whose record names the recipient (in a
+            // sealed store the column holds only its tag).
             let mut stmt = c.prepare_cached(
-                "SELECT recipient, MIN(next_attempt_at) AS due FROM outbox
+                "SELECT recipient, MIN(next_attempt_at) AS due, message_id, body FROM outbox
                  WHERE state = 'queued' AND next_attempt_at <= ?1
                  GROUP BY recipient ORDER BY due LIMIT ?2",
             )?;
-            let rows = stmt.query_map(params![i(now), limit], |r| r.get::<_, Vec<u8>>(0))?;
+            let rows = stmt.query_map(params![i(now), limit], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, rusqlite::types::Value>(3)?,
+                ))
+            })?;
             let mut out = Vec::new();
             for row in rows {
-                out.push(address(row?)?);
+                let (recipient, id, body) = row?;
+                let id = fixed(id, "message id length")?;
+                out.push(self.open_outgoing(&id, recipient, body)?.0);
             }
             Ok(out)
         })
@@ -282,7 +292,7 @@ impl Store {
             Ok(tx.execute(
                 "UPDATE outbox SET state = 'rejected', last_error = ?2, finished_at = ?3
                  WHERE recipient = ?1 AND state = 'queued'",
-                params![&to.0[..], bounded(reason), i(now)],
+                params![&self.peer_column(to)[..], bounded(reason), i(now)],
             )?)
         })
     }
@@ -315,17 +325,18 @@ impl Store {
     /// messages not yet due keep their schedule (an attempt made early, e.g.
     /// by a new `send`, does not inflate their backoff). All get the error.
     pub fn record_failure(&self, to: &Address, error: &str, now: u64) -> Result<(), StoreError> {
+        let to = self.peer_column(to);
         self.write(|tx| {
             tx.execute(
                 "UPDATE outbox SET last_error = ?2 WHERE recipient = ?1 AND state = 'queued'",
-                params![&to.0[..], bounded(error)],
+                params![&to[..], bounded(error)],
             )?;
             let mut select = tx.prepare_cached(
                 "SELECT message_id, attempts FROM outbox
                  WHERE recipient = ?1 AND state = 'queued' AND next_attempt_at <= ?2",
             )?;
             let rows: Vec<(Vec<u8>, i64)> = select
-                .query_map(params![&to.0[..], i(now)], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .query_map(params![&to[..], i(now)], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?;
             let mut update = tx.prepare_cached(
                 "UPDATE outbox SET attempts = ?2, next_attempt_at = ?3, last_error = ?4
