@@ -8,6 +8,7 @@
 //! body`, and every peer column (outbox recipient, inbox sender, dedup,
 //! replay cache) holds the peer's keyed tag ([`StoreKey::peer_tag`]), so
 //! one peer's rows still group and dedup without saying who the peer is.
+//! Delivery errors (`last_error`, which name the peer) are sealed too.
 //! What stays in clear: message ids, times, states, this identity's own ID,
 //! and sizes to [`PAD`](crate::seal::PAD) bytes.
 
@@ -55,20 +56,26 @@ impl Store {
                 return Ok(0);
             }
             let mut n = 0;
-            let outbox: Vec<(Vec<u8>, Vec<u8>, Value)> = {
-                let mut stmt = tx.prepare("SELECT message_id, recipient, body FROM outbox")?;
-                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            let outbox: Vec<FirstFormOutboxRow> = {
+                let mut stmt =
+                    tx.prepare("SELECT message_id, recipient, body, last_error FROM outbox")?;
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
                     .collect::<Result<_, _>>()?
             };
-            for (id, to, body) in outbox {
+            for (id, to, body, error) in outbox {
                 let id: MessageId = fixed(id, "message id length")?;
                 let to = address(to)?;
                 let body = open_first_form(&key, OUTBOX, &id, &to, body)?;
                 let tag = key.peer_tag(&to);
                 let sealed = key.seal(OUTBOX, &row_key(&id, &tag), &outgoing_record(&to, &body))?;
+                let error = match error {
+                    Some(e) => Value::Blob(key.seal(OUTBOX_ERROR, &id, e.as_bytes())?),
+                    None => Value::Null,
+                };
                 tx.execute(
-                    "UPDATE outbox SET recipient = ?1, body = ?2 WHERE message_id = ?3",
-                    params![&tag[..], sealed, &id[..]],
+                    "UPDATE outbox SET recipient = ?1, body = ?2, last_error = ?3
+                     WHERE message_id = ?4",
+                    params![&tag[..], sealed, error, &id[..]],
                 )?;
                 n += 1;
             }
@@ -234,6 +241,37 @@ impl Store {
         }
     }
 
+    /// An outbox row's `last_error` as stored: sealed (bound to the message
+    /// id) in a sealed store — delivery errors name the peer and its
+    /// endpoint — else in clear.
+    pub(crate) fn error_value(
+        &self,
+        message_id: &MessageId,
+        text: &str,
+    ) -> Result<Value, StoreError> {
+        Ok(match &self.seal {
+            Some(key) => Value::Blob(key.seal(OUTBOX_ERROR, message_id, text.as_bytes())?),
+            None => Value::Text(text.to_owned()),
+        })
+    }
+
+    /// An outbox row's `last_error`, opened.
+    pub(crate) fn open_error(
+        &self,
+        message_id: &MessageId,
+        value: Value,
+    ) -> Result<Option<String>, StoreError> {
+        match value {
+            Value::Null => Ok(None),
+            Value::Text(t) => Ok(Some(t)),
+            Value::Blob(b) => {
+                let key = self.seal.as_ref().ok_or(SealError::NoKey)?;
+                Ok(Some(utf8(&key.open(OUTBOX_ERROR, message_id, &b)?)?))
+            }
+            _ => Err(StoreError::Corrupt("outbox error type")),
+        }
+    }
+
     /// A received message's columns: in a sealed store the sender's tag, the
     /// sealed `from ‖ proof ‖ body`, and no proof columns; else all in clear.
     pub(crate) fn received_columns(
@@ -295,6 +333,9 @@ pub(crate) struct ReceivedColumns {
     pub proof: Option<ReceivedProof>,
 }
 
+/// An outbox row as read for resealing: id, recipient, body, last error.
+type FirstFormOutboxRow = (Vec<u8>, Vec<u8>, Value, Option<String>);
+
 /// An inbox row as read for resealing.
 struct InboxColumns {
     seq: i64,
@@ -348,6 +389,9 @@ fn outgoing_record(to: &Address, body: &str) -> Vec<u8> {
     r.extend_from_slice(body.as_bytes());
     r
 }
+
+/// Table label (AAD) of a sealed outbox `last_error`.
+const OUTBOX_ERROR: &str = "outbox-error";
 
 // Kinds of proof in a sealed inbox record.
 const SINGLE: u8 = 0;
@@ -512,10 +556,22 @@ mod tests {
     /// Writes, in `store`, a message of each kind to and from `p`.
     fn fill(s: &Store, p: Address, base: u8) -> Vec<Vec<u8>> {
         s.enqueue(&outgoing(base, p), 1).unwrap();
+        s.enqueue(&outgoing(base + 5, p), 1).unwrap();
+        // Errors name the peer (as delivery errors do).
+        s.record_failure(&p, &format!("cannot reach {p} at host-{base}.example"), 1)
+            .unwrap();
+        assert_eq!(
+            s.reject_messages(&[[base + 5; 16]], &format!("{p} refused it"), 1)
+                .unwrap(),
+            1
+        );
         let (m, mut needles) = batch_message(base + 1, p);
         assert_eq!(s.store_received(&m, 2).unwrap(), Stored::New);
         assert!(s.check_and_insert_replay(&p, &[base; 32], 10_000).unwrap());
         needles.push(outgoing(base, p).body.into_bytes());
+        needles.push(p.to_string().into_bytes());
+        needles.push(hex::encode(p.0).into_bytes());
+        needles.push(format!("host-{base}.example").into_bytes());
         needles
     }
 
@@ -530,8 +586,8 @@ mod tests {
         assert_absent(dir.path(), &needles, "open");
         // Everything still works on tags: grouping, dedup, per-peer reads.
         assert_eq!(s.queued_for(&p, 10).unwrap()[0].message.to, p);
-        assert_eq!(s.due_peers(5, 10).unwrap().len(), 2);
-        assert!(s.due_peers(5, 10).unwrap().contains(&q));
+        assert_eq!(s.due_peers(100, 10).unwrap().len(), 2);
+        assert!(s.due_peers(100, 10).unwrap().contains(&q));
         let (m, _) = batch_message(2, p);
         assert_eq!(s.store_received(&m, 3).unwrap(), Stored::Duplicate);
         assert_eq!(s.seen_ids(&p, &[[2; 16], [12; 16]]).unwrap().len(), 1);

@@ -125,7 +125,7 @@ impl Store {
             i64,
             i64,
             i64,
-            Option<String>,
+            rusqlite::types::Value,
             i64,
             Option<i64>,
         ) = (
@@ -151,7 +151,7 @@ impl Store {
                 state: OutboxState::parse(&state)?,
                 attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
                 next_attempt_at: u(next),
-                last_error,
+                last_error: self.open_error(&message_id, last_error)?,
                 created_at: u(created),
                 finished_at: finished.map(u),
             })
@@ -217,12 +217,15 @@ impl Store {
             Ok(
                 c.prepare_cached("SELECT state, last_error FROM outbox WHERE message_id = ?1")?
                     .query_row(params![&id[..]], |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, rusqlite::types::Value>(1)?,
+                        ))
                     })
                     .optional()?,
             )
         })?;
-        row.map(|(state, error)| Ok((OutboxState::parse(&state)?, error)))
+        row.map(|(state, error)| Ok((OutboxState::parse(&state)?, self.open_error(id, error)?)))
             .transpose()
     }
 
@@ -288,12 +291,10 @@ impl Store {
     /// Rejects for good every queued message to `to` (recipient revoked,
     /// unknown or expired), with the reason. Returns how many.
     pub fn reject_peer(&self, to: &Address, reason: &str, now: u64) -> Result<usize, StoreError> {
+        let to = self.peer_column(to);
         self.write(|tx| {
-            Ok(tx.execute(
-                "UPDATE outbox SET state = 'rejected', last_error = ?2, finished_at = ?3
-                 WHERE recipient = ?1 AND state = 'queued'",
-                params![&self.peer_column(to)[..], bounded(reason), i(now)],
-            )?)
+            let ids = Self::queued_ids(tx, &to, None)?;
+            self.reject_in(tx, &ids, reason, now)
         })
     }
 
@@ -307,17 +308,63 @@ impl Store {
         reason: &str,
         now: u64,
     ) -> Result<usize, StoreError> {
-        self.write(|tx| {
-            let mut stmt = tx.prepare_cached(
-                "UPDATE outbox SET state = 'rejected', last_error = ?2, finished_at = ?3
-                 WHERE message_id = ?1 AND state = 'queued'",
-            )?;
-            let mut n = 0;
-            for id in ids {
-                n += stmt.execute(params![&id[..], bounded(reason), i(now)])?;
-            }
-            Ok(n)
-        })
+        self.write(|tx| self.reject_in(tx, ids, reason, now))
+    }
+
+    fn reject_in(
+        &self,
+        tx: &rusqlite::Transaction<'_>,
+        ids: &[MessageId],
+        reason: &str,
+        now: u64,
+    ) -> Result<usize, StoreError> {
+        let mut stmt = tx.prepare_cached(
+            "UPDATE outbox SET state = 'rejected', last_error = ?2, finished_at = ?3
+             WHERE message_id = ?1 AND state = 'queued'",
+        )?;
+        let reason = bounded(reason);
+        let mut n = 0;
+        for id in ids {
+            n += stmt.execute(params![&id[..], self.error_value(id, &reason)?, i(now)])?;
+        }
+        Ok(n)
+    }
+
+    /// The queued messages whose recipient column is `to`, with their
+    /// attempts, those due at `due` only when given.
+    fn queued_ids(
+        tx: &rusqlite::Transaction<'_>,
+        to: &[u8; 20],
+        due: Option<u64>,
+    ) -> Result<Vec<MessageId>, StoreError> {
+        Ok(Self::queued_attempts(tx, to, due)?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect())
+    }
+
+    fn queued_attempts(
+        tx: &rusqlite::Transaction<'_>,
+        to: &[u8; 20],
+        due: Option<u64>,
+    ) -> Result<Vec<(MessageId, u32)>, StoreError> {
+        let mut select = tx.prepare_cached(
+            "SELECT message_id, attempts FROM outbox
+             WHERE recipient = ?1 AND state = 'queued' AND next_attempt_at <= ?2",
+        )?;
+        let rows: Vec<(Vec<u8>, i64)> = select
+            .query_map(params![&to[..], i(due.unwrap_or(u64::MAX))], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        rows.into_iter()
+            .map(|(id, attempts)| {
+                Ok((
+                    fixed(id, "message id length")?,
+                    u32::try_from(attempts).unwrap_or(u32::MAX),
+                ))
+            })
+            .collect()
     }
 
     /// Records a failed attempt to `to`: every queued message to it that
@@ -326,45 +373,51 @@ impl Store {
     /// by a new `send`, does not inflate their backoff). All get the error.
     pub fn record_failure(&self, to: &Address, error: &str, now: u64) -> Result<(), StoreError> {
         let to = self.peer_column(to);
+        let error = bounded(error);
         self.write(|tx| {
-            tx.execute(
-                "UPDATE outbox SET last_error = ?2 WHERE recipient = ?1 AND state = 'queued'",
-                params![&to[..], bounded(error)],
-            )?;
-            let mut select = tx.prepare_cached(
-                "SELECT message_id, attempts FROM outbox
-                 WHERE recipient = ?1 AND state = 'queued' AND next_attempt_at <= ?2",
-            )?;
-            let rows: Vec<(Vec<u8>, i64)> = select
-                .query_map(params![&to[..], i(now)], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
+            let mut set_error =
+                tx.prepare_cached("UPDATE outbox SET last_error = ?2 WHERE message_id = ?1")?;
+            for id in Self::queued_ids(tx, &to, None)? {
+                set_error.execute(params![&id[..], self.error_value(&id, &error)?])?;
+            }
             let mut update = tx.prepare_cached(
-                "UPDATE outbox SET attempts = ?2, next_attempt_at = ?3, last_error = ?4
-                 WHERE message_id = ?1",
+                "UPDATE outbox SET attempts = ?2, next_attempt_at = ?3 WHERE message_id = ?1",
             )?;
-            for (id, attempts) in rows {
-                let attempts = u32::try_from(attempts)
-                    .unwrap_or(u32::MAX)
-                    .saturating_add(1);
+            for (id, attempts) in Self::queued_attempts(tx, &to, Some(now))? {
+                let attempts = attempts.saturating_add(1);
                 let next = now.saturating_add(backoff(attempts).as_secs());
-                update.execute(params![id, attempts, i(next), bounded(error)])?;
+                update.execute(params![&id[..], attempts, i(next)])?;
             }
             Ok(())
         })
     }
 
-    /// Marks expired every queued message created before `now - max_age`.
-    /// Returns how many.
+    /// Marks expired every queued message created before `now - max_age`,
+    /// its last error kept after the reason. Returns how many.
     pub fn expire(&self, now: u64, max_age: Duration) -> Result<usize, StoreError> {
         let cutoff = now.saturating_sub(max_age.as_secs());
         self.write(|tx| {
-            Ok(tx.execute(
-                "UPDATE outbox SET state = 'expired', finished_at = ?2,
-                    last_error = 'not delivered within ' || ?3 || ' s'
-                        || COALESCE('; last error: ' || last_error, '')
-                 WHERE state = 'queued' AND created_at < ?1",
-                params![i(cutoff), i(now), i(max_age.as_secs())],
-            )?)
+            let rows: Vec<(Vec<u8>, rusqlite::types::Value)> = tx
+                .prepare_cached(
+                    "SELECT message_id, last_error FROM outbox
+                     WHERE state = 'queued' AND created_at < ?1",
+                )?
+                .query_map(params![i(cutoff)], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            let mut update = tx.prepare_cached(
+                "UPDATE outbox SET state = 'expired', finished_at = ?2, last_error = ?3
+                 WHERE message_id = ?1",
+            )?;
+            for (id, last) in &rows {
+                let id: MessageId = fixed(id.clone(), "message id length")?;
+                let mut reason = format!("not delivered within {} s", max_age.as_secs());
+                if let Some(last) = self.open_error(&id, last.clone())? {
+                    reason.push_str("; last error: ");
+                    reason.push_str(&last);
+                }
+                update.execute(params![&id[..], i(now), self.error_value(&id, &reason)?])?;
+            }
+            Ok(rows.len())
         })
     }
 
