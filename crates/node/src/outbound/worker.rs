@@ -95,7 +95,7 @@ pub async fn run_outbox(node: Node, shutdown: impl Future<Output = ()>) {
 }
 
 /// Expires messages older than the maximum age, prunes old dedup and
-/// replay rows, and closes kept sessions idle for [`KEEP_SESSION`].
+/// replay rows and events, and closes kept sessions idle for [`KEEP_SESSION`].
 async fn housekeeping(node: &Node, now: u64) {
     let max_age = node.options().max_age;
     match node.db(move |s| s.expire(now, max_age)).await {
@@ -105,6 +105,11 @@ async fn housekeeping(node: &Node, now: u64) {
     }
     if let Err(e) = node.db(move |s| s.prune(now)).await {
         warn!(error = %e, "pruning failed");
+    }
+    // Events live as long as an outbox message may: a subscriber away for
+    // less than that resumes from its cursor and misses nothing.
+    if let Err(e) = node.db(move |s| s.prune_events(now, max_age)).await {
+        warn!(error = %e, "pruning events failed");
     }
     close_idle_sessions(node, KEEP_SESSION).await;
 }

@@ -251,11 +251,11 @@ impl Store {
                 place.map(|p| p.1),
             ],
         )?;
-        Ok(if inserted == 0 {
-            Stored::Duplicate
-        } else {
-            Stored::New
-        })
+        if inserted == 0 {
+            return Ok(Stored::Duplicate);
+        }
+        super::events::append_received(tx, tx.last_insert_rowid(), now)?;
+        Ok(Stored::New)
     }
 
     /// Which of `ids` from `sender` this store already holds (a dedup row,

@@ -15,8 +15,8 @@
 //! skip their own fsync (`Store::write_relaxed`).
 //!
 //! Layout: this module opens the file and runs transactions; [`schema`]
-//! holds the migrations, [`outbox`], [`inbox`] (with dedup), [`replay`] and
-//! [`contacts`] one table each, and `sealing` the sealed form of rows
+//! holds the migrations, [`outbox`], [`inbox`] (with dedup), [`replay`],
+//! [`contacts`] and [`events`] one table each, and `sealing` the sealed form of rows
 //! (the key itself is pure crypto in [`crate::seal`]).
 
 use std::path::Path;
@@ -27,12 +27,14 @@ use chainmail_core::Address;
 use rusqlite::{Connection, TransactionBehavior, params};
 
 pub mod contacts;
+pub mod events;
 pub mod inbox;
 pub mod outbox;
 pub mod replay;
 pub mod schema;
 mod sealing;
 
+pub use events::{Event, EventKind, EventSubject, EventsError};
 pub use inbox::{InboxEntry, ReceivedMessage, ReceivedProof, Stored};
 pub use outbox::{OutboxEntry, OutboxState, OutgoingMessage, backoff};
 pub use schema::MIGRATIONS;

@@ -94,6 +94,19 @@ pub const MIGRATIONS: &[&str] = &[
         key   TEXT PRIMARY KEY,
         value INTEGER NOT NULL
     ) WITHOUT ROWID;",
+    // 6: durable events (see `events`): one row per change a subscriber
+    // hears about, written in the change's own transaction. A row points at
+    // the message (inbox `seq` or outbox `message_id`), nothing else.
+    "CREATE TABLE events (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind       TEXT NOT NULL CHECK (kind IN ('message.received', 'message.delivered',
+                        'message.rejected', 'message.expired')),
+        at         INTEGER NOT NULL,
+        inbox_seq  INTEGER,
+        message_id BLOB CHECK (message_id IS NULL OR length(message_id) = 16),
+        CHECK ((inbox_seq IS NULL) != (message_id IS NULL))
+    );
+    CREATE INDEX events_at ON events (at);",
 ];
 
 pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use chainmail_core::Address;
 use rusqlite::params;
 
+use super::events::{EventKind, append_outbox};
 use super::{MAX_BODY_BYTES, MessageId, Store, StoreError, address, fixed, i, u};
 
 /// State of an outbox message.
@@ -282,7 +283,9 @@ impl Store {
                  WHERE message_id = ?1 AND state = 'queued'",
             )?;
             for id in ids {
-                stmt.execute(params![&id[..], i(now)])?;
+                if stmt.execute(params![&id[..], i(now)])? > 0 {
+                    append_outbox(tx, EventKind::Delivered, id, now)?;
+                }
             }
             Ok(())
         })
@@ -325,7 +328,11 @@ impl Store {
         let reason = bounded(reason);
         let mut n = 0;
         for id in ids {
-            n += stmt.execute(params![&id[..], self.error_value(id, &reason)?, i(now)])?;
+            let changed = stmt.execute(params![&id[..], self.error_value(id, &reason)?, i(now)])?;
+            if changed > 0 {
+                append_outbox(tx, EventKind::Rejected, id, now)?;
+            }
+            n += changed;
         }
         Ok(n)
     }
@@ -400,7 +407,8 @@ impl Store {
             let rows: Vec<(Vec<u8>, rusqlite::types::Value)> = tx
                 .prepare_cached(
                     "SELECT message_id, last_error FROM outbox
-                     WHERE state = 'queued' AND created_at < ?1",
+                     WHERE state = 'queued' AND created_at < ?1
+                     ORDER BY created_at, rowid",
                 )?
                 .query_map(params![i(cutoff)], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?;
@@ -416,6 +424,7 @@ impl Store {
                     reason.push_str(&last);
                 }
                 update.execute(params![&id[..], i(now), self.error_value(&id, &reason)?])?;
+                append_outbox(tx, EventKind::Expired, &id, now)?;
             }
             Ok(rows.len())
         })
