@@ -171,6 +171,10 @@ pub enum Command {
         /// that passed the local checks (one chain call per handshake)
         #[arg(long)]
         verify_on_chain: bool,
+        /// Do not open the daemon API socket (api.sock): no other process
+        /// of this user can then read messages or send through this daemon
+        #[arg(long)]
+        no_api: bool,
     },
     /// Send a message (stored in the outbox first; delivered now if possible)
     Send {

@@ -3,6 +3,7 @@
 //! and turns its outcome into stdout text or JSON and an exit code; the
 //! commands themselves live in `commands/`, the narrated paper flow in `demo/`.
 
+mod api;
 mod cli;
 mod clock;
 mod commands;

@@ -136,6 +136,18 @@ impl Home {
         self.root.join("config.toml")
     }
 
+    /// `api.sock`: the daemon's JSON-RPC socket (`serve`), when its path fits
+    /// in a `sockaddr_un` (the daemon moves it under `$XDG_RUNTIME_DIR`
+    /// otherwise).
+    pub fn api_socket(&self) -> PathBuf {
+        self.root.join("api.sock")
+    }
+
+    /// `serve.lock`: held (flock) by the one `serve` of this home; holds its pid.
+    pub fn serve_lock(&self) -> PathBuf {
+        self.root.join("serve.lock")
+    }
+
     /// `revocation-<chain id>-<registry>.json`: the signed revocation
     /// certificate for one registry on one chain (a revocation is signed for
     /// its EIP-712 domain, so a home used on several chains keeps one per

@@ -3,7 +3,8 @@
 //! number and QR code), and blocking. Contacts live in the sealed store, so
 //! every command here unlocks the identity.
 
-use chainmail_core::Address;
+use chainmail_chain::Registry;
+use chainmail_core::{Address, PublicKey};
 use chainmail_node::contacts::Contact;
 use chainmail_node::store::Store;
 
@@ -12,12 +13,6 @@ use crate::error::{Failure, exit};
 use crate::output::{self, ContactListReport, ContactReport, VerifyReport};
 use crate::peer::{self, Peer};
 use crate::safety;
-
-fn print(c: &Contact, action: &'static str, json: bool) {
-    let mut r = ContactReport::from(c);
-    r.action = action;
-    output::print(&r, json);
-}
 
 /// The record of `peer`: an existing one, or (for an ID) a fresh one.
 fn existing(store: &Store, peer: &Peer) -> Result<Option<Contact>, Failure> {
@@ -50,67 +45,76 @@ fn contact_or_new(store: &Store, id: Address) -> Result<Contact, Failure> {
     }))
 }
 
-/// `contact add NAME ID`: names (or renames) an ID.
-pub fn add(ctx: &Context, name: &str, id: Address) -> Result<u8, Failure> {
-    let store = ctx.store()?;
-    let mut c = contact_or_new(store, id)?;
-    c.name = Some(name.to_owned());
-    put(store, &c)?;
-    print(&c, "added", ctx.json());
+/// A contact command's change, on a store (the CLI's and the daemon's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change<'a> {
+    /// `contact add NAME ID`: names (or renames) an ID.
+    Add(&'a str, Address),
+    /// `contact remove NAME|ID`: forgets the name, the mark and any block.
+    Remove(&'a Peer),
+    /// `contact verify NAME|ID`: marks a contact verified.
+    Verify(&'a Peer),
+    /// `contact block|unblock NAME|ID`.
+    Block(&'a Peer, bool),
+}
+
+/// Applies `change` to `store`; the contact as it is now, with the action
+/// done (`added`, `removed`, `verified`, `blocked`, `unblocked`).
+pub fn apply(store: &Store, change: Change<'_>) -> Result<ContactReport, Failure> {
+    let (c, action) = match change {
+        Change::Add(name, id) => {
+            let mut c = contact_or_new(store, id)?;
+            c.name = Some(name.to_owned());
+            put(store, &c)?;
+            (c, "added")
+        }
+        Change::Remove(peer) => {
+            let c = existing(store, peer)?.ok_or_else(|| not_a_contact(peer))?;
+            store.remove_contact(&c.id)?;
+            (c, "removed")
+        }
+        Change::Verify(peer) => {
+            let mut c = existing(store, peer)?
+                .filter(|c| c.name.is_some())
+                .ok_or_else(|| not_a_contact(peer))?;
+            c.verified = true;
+            put(store, &c)?;
+            (c, "verified")
+        }
+        Change::Block(peer, blocked) => {
+            let id = peer.resolve(store)?;
+            let mut c = contact_or_new(store, id)?;
+            c.blocked = blocked;
+            if !blocked && c.name.is_none() {
+                // A stranger that is no longer blocked needs no record at all.
+                store.remove_contact(&id)?;
+            } else {
+                put(store, &c)?;
+            }
+            (c, if blocked { "blocked" } else { "unblocked" })
+        }
+    };
+    let mut r = ContactReport::from(&c);
+    r.action = action;
+    Ok(r)
+}
+
+/// `contact add|remove|verify|block|unblock`.
+pub fn change(ctx: &Context, change: Change<'_>) -> Result<u8, Failure> {
+    output::print(&apply(ctx.store()?, change)?, ctx.json());
     Ok(exit::OK)
+}
+
+/// `contact list`, as printed.
+pub fn list_report(store: &Store) -> Result<ContactListReport, Failure> {
+    Ok(ContactListReport {
+        contacts: store.contacts()?.iter().map(ContactReport::from).collect(),
+    })
 }
 
 /// `contact list`.
 pub fn list(ctx: &Context) -> Result<u8, Failure> {
-    let store = ctx.store()?;
-    let contacts = store.contacts()?;
-    output::print(
-        &ContactListReport {
-            contacts: contacts.iter().map(ContactReport::from).collect(),
-        },
-        ctx.json(),
-    );
-    Ok(exit::OK)
-}
-
-/// `contact remove NAME|ID`: forgets the name, the verified mark and any block.
-pub fn remove(ctx: &Context, peer: &Peer) -> Result<u8, Failure> {
-    let store = ctx.store()?;
-    let c = existing(store, peer)?.ok_or_else(|| not_a_contact(peer))?;
-    store.remove_contact(&c.id)?;
-    print(&c, "removed", ctx.json());
-    Ok(exit::OK)
-}
-
-/// `contact verify NAME|ID`: marks a contact verified.
-pub fn mark_verified(ctx: &Context, peer: &Peer) -> Result<u8, Failure> {
-    let store = ctx.store()?;
-    let mut c = existing(store, peer)?
-        .filter(|c| c.name.is_some())
-        .ok_or_else(|| not_a_contact(peer))?;
-    c.verified = true;
-    put(store, &c)?;
-    print(&c, "verified", ctx.json());
-    Ok(exit::OK)
-}
-
-/// `contact block|unblock NAME|ID`.
-pub fn set_blocked(ctx: &Context, peer: &Peer, blocked: bool) -> Result<u8, Failure> {
-    let store = ctx.store()?;
-    let id = peer.resolve(store)?;
-    let mut c = contact_or_new(store, id)?;
-    c.blocked = blocked;
-    if !blocked && c.name.is_none() {
-        // A stranger that is no longer blocked needs no record at all.
-        store.remove_contact(&id)?;
-    } else {
-        put(store, &c)?;
-    }
-    print(
-        &c,
-        if blocked { "blocked" } else { "unblocked" },
-        ctx.json(),
-    );
+    output::print(&list_report(ctx.store()?)?, ctx.json());
     Ok(exit::OK)
 }
 
@@ -125,17 +129,18 @@ fn not_a_contact(peer: &Peer) -> Failure {
     }
 }
 
-/// `verify NAME|ID [--no-qr]`: the safety number of this identity and the
-/// peer, whose key comes from the chain (and hashes to its ID).
-pub fn verify(ctx: &Context, peer: &Peer, qr: bool) -> Result<u8, Failure> {
-    let secret = ctx.identity()?;
-    let store = ctx.store()?;
+/// The safety number of `own` and `peer`, whose key comes from the chain
+/// (and must hash to its ID); `qr` draws the code for a terminal.
+pub async fn verify_report(
+    own: &PublicKey,
+    store: &Store,
+    registry: &dyn Registry,
+    peer: &Peer,
+    qr: bool,
+) -> Result<VerifyReport, Failure> {
     let id = peer.resolve(store)?;
     let contact = store.contact(&id)?;
-    let key = ctx.block_on(async {
-        let registry = ctx.registry().await?;
-        Ok(registry.public_key(id).await?)
-    })?;
+    let key = registry.public_key(id).await?;
     let key = key.filter(|k| k.address() == id).ok_or_else(|| {
         Failure::new(
             "UnknownIdentity",
@@ -143,23 +148,26 @@ pub fn verify(ctx: &Context, peer: &Peer, qr: bool) -> Result<u8, Failure> {
             "check the ID (`chainmail lookup ID`) and --chain",
         )
     })?;
-    let own = secret.public_key();
-    let payload = safety::qr_payload(&own, &key);
-    output::print(
-        &VerifyReport {
-            id: own.address().to_string(),
-            peer: id.to_string(),
-            contact: contact.as_ref().and_then(|c| c.name.clone()),
-            safety_number: safety::grouped(&safety::digits(&own, &key)),
-            verified: contact.as_ref().is_some_and(|c| c.verified),
-            qr: if qr && !ctx.json() {
-                safety::qr_text(&payload)
-            } else {
-                None
-            },
-            qr_payload: payload,
-        },
-        ctx.json(),
-    );
+    let payload = safety::qr_payload(own, &key);
+    Ok(VerifyReport {
+        id: own.address().to_string(),
+        peer: id.to_string(),
+        contact: contact.as_ref().and_then(|c| c.name.clone()),
+        safety_number: safety::grouped(&safety::digits(own, &key)),
+        verified: contact.as_ref().is_some_and(|c| c.verified),
+        qr: if qr { safety::qr_text(&payload) } else { None },
+        qr_payload: payload,
+    })
+}
+
+/// `verify NAME|ID [--no-qr]`.
+pub fn verify(ctx: &Context, peer: &Peer, qr: bool) -> Result<u8, Failure> {
+    let own = ctx.identity()?.public_key();
+    let store = ctx.store()?;
+    let report = ctx.block_on(async {
+        let registry = ctx.registry().await?;
+        verify_report(&own, store, &*registry, peer, qr && !ctx.json()).await
+    })?;
+    output::print(&report, ctx.json());
     Ok(exit::OK)
 }

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use crate::peer::Peer;
-use chainmail_node::SendStatus;
-use chainmail_node::store::{InboxEntry, OutboxState, ReceivedProof, Store};
+use chainmail_node::store::{InboxEntry, OutboxEntry, OutboxState, ReceivedProof, Store};
+use chainmail_node::{SendOutcome, SendStatus};
 
 use crate::context::Context;
 use crate::error::{Failure, exit};
@@ -36,33 +36,45 @@ pub fn send(ctx: &Context, to: &Peer, text: &str, timeout: Duration) -> Result<u
             SendStatus::Queued => exit::QUEUED,
             SendStatus::Rejected => exit::REJECTED,
         };
-        output::print(
-            &SendReport {
-                message_id: format!("0x{}", hex::encode(outcome.message_id)),
-                to: outcome.to.to_string(),
-                status: outcome.status.as_str(),
-                reason: outcome.reason,
-            },
-            ctx.json(),
-        );
+        output::print(&send_report(outcome), ctx.json());
         Ok(code)
     })
 }
 
-/// `serve [--listen HOST:PORT] [--contacts-only] [--verify-on-chain]`: the
-/// listener and the outbox worker until Ctrl-C or SIGTERM.
+/// A send's outcome as `send` prints it.
+pub fn send_report(outcome: SendOutcome) -> SendReport {
+    SendReport {
+        message_id: format!("0x{}", hex::encode(outcome.message_id)),
+        to: outcome.to.to_string(),
+        status: outcome.status.as_str(),
+        reason: outcome.reason,
+    }
+}
+
+/// `serve [--listen HOST:PORT] [--contacts-only] [--verify-on-chain]
+/// [--no-api]`: the listener, the outbox worker and the daemon API until
+/// Ctrl-C or SIGTERM.
 pub fn serve(
     ctx: &Context,
     listen: Option<&str>,
     contacts_only: bool,
     verify_on_chain: bool,
+    api: bool,
 ) -> Result<u8, Failure> {
     let listen = listen
         .map(str::to_owned)
         .or_else(|| ctx.settings().config.listen.clone())
         .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+    // One daemon per home: taken before anything is unlocked or bound.
+    let _lock = crate::api::socket::lock(&ctx.settings().home)?;
     ctx.block_on(async {
         let node = ctx.node(contacts_only, verify_on_chain).await?;
+        let api_socket = if api {
+            let path = crate::api::socket::path(&ctx.settings().home)?;
+            Some((crate::api::socket::bind(&path)?, path))
+        } else {
+            None
+        };
         let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| {
             Failure::new(
                 "CannotListen",
@@ -86,13 +98,29 @@ pub fn serve(
         output::print(
             &ServeReport {
                 id: node.address().to_string(),
-                listen: bound,
+                listen: bound.clone(),
+                api: api_socket.as_ref().map(|(_, p)| p.display().to_string()),
             },
             ctx.json(),
         );
-        chainmail_node::serve(listener, node, shutdown_signal())
-            .await
-            ?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop.send(true);
+        });
+        let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+            let _ = rx.wait_for(|s| *s).await;
+        };
+        let api_task = api_socket.map(|(listener, path)| {
+            let api = crate::api::Api::new(node.clone(), bound, ctx.settings().chain.clone(), path);
+            tokio::spawn(api.serve(listener, until_stopped(stopped.clone())))
+        });
+        let served = chainmail_node::serve(listener, node, until_stopped(stopped)).await;
+        if let Some(task) = api_task {
+            // Stopped by the same signal; it removes its socket.
+            let _ = task.await;
+        }
+        served?;
         Ok(exit::OK)
     })
 }
@@ -114,7 +142,7 @@ async fn shutdown_signal() {
 }
 
 /// How many inbox rows are read per query (bounded memory for big inboxes).
-const INBOX_PAGE: u32 = 500;
+pub const INBOX_PAGE: u32 = 500;
 /// How often `inbox --follow` looks for new rows. Polling a local SQLite
 /// file is cheap, and it sees messages stored by any process (`serve` or a
 /// `send` of the same home).
@@ -171,16 +199,18 @@ pub fn inbox(ctx: &Context, follow: bool, filter: InboxFilter) -> Result<u8, Fai
 
 /// Contact names of senders, read from the store as messages are listed
 /// (so `inbox --follow` sees a contact added meanwhile).
-struct Names<'a> {
+pub struct Names<'a> {
     store: &'a Store,
 }
 
 impl<'a> Names<'a> {
-    fn new(store: &'a Store) -> Self {
+    /// Names from `store`'s contacts.
+    pub fn new(store: &'a Store) -> Self {
         Names { store }
     }
 
-    fn report(&self, entry: &InboxEntry) -> MessageReport {
+    /// The row as `inbox` prints it, with its sender's contact name.
+    pub fn report(&self, entry: &InboxEntry) -> MessageReport {
         let mut m = message_report(entry);
         // A sender whose record cannot be read shows as a stranger.
         m.contact = self
@@ -223,35 +253,35 @@ pub fn message_report(entry: &InboxEntry) -> MessageReport {
     }
 }
 
+/// An outbox row as `outbox` prints it.
+pub fn outbox_report(e: OutboxEntry) -> OutboxMessageReport {
+    let queued = e.state == OutboxState::Queued;
+    OutboxMessageReport {
+        message_id: format!("0x{}", hex::encode(e.message.message_id)),
+        to: e.message.to.to_string(),
+        status: e.state.as_str(),
+        reason: if e.state == OutboxState::Delivered {
+            None
+        } else {
+            e.last_error
+        },
+        attempts: e.attempts,
+        created_at: e.created_at,
+        next_attempt_at: queued.then_some(e.next_attempt_at),
+        finished_at: e.finished_at,
+        body: e.message.body,
+    }
+}
+
 /// How many outbox rows `outbox` shows at most (the newest): bodies are up
 /// to 32,000 bytes, so this bounds the memory a big outbox can take (≤ 32 MB).
-const OUTBOX_LIMIT: u32 = 1000;
+pub const OUTBOX_LIMIT: u32 = 1000;
 
 /// `outbox`: what this identity sent and where each message stands.
 pub fn outbox(ctx: &Context) -> Result<u8, Failure> {
     let store = ctx.store()?;
     let rows = store.outbox(OUTBOX_LIMIT)?;
-    let messages = rows
-        .into_iter()
-        .map(|e| {
-            let queued = e.state == OutboxState::Queued;
-            OutboxMessageReport {
-                message_id: format!("0x{}", hex::encode(e.message.message_id)),
-                to: e.message.to.to_string(),
-                status: e.state.as_str(),
-                reason: if e.state == OutboxState::Delivered {
-                    None
-                } else {
-                    e.last_error
-                },
-                attempts: e.attempts,
-                created_at: e.created_at,
-                next_attempt_at: queued.then_some(e.next_attempt_at),
-                finished_at: e.finished_at,
-                body: e.message.body,
-            }
-        })
-        .collect();
+    let messages = rows.into_iter().map(outbox_report).collect();
     output::print(&OutboxReport { messages }, ctx.json());
     Ok(exit::OK)
 }

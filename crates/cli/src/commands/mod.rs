@@ -20,6 +20,8 @@ pub mod registry;
 pub mod relay;
 pub mod transfer;
 
+use contacts::Change;
+
 use crate::cli::{ChainCommand, Cli, Command, ContactCommand};
 use crate::context::Context;
 use crate::error::Failure;
@@ -91,14 +93,21 @@ fn dispatch(ctx: &Context, command: Command) -> Result<u8, Failure> {
             listen,
             contacts_only,
             verify_on_chain,
-        } => messaging::serve(ctx, listen.as_deref(), contacts_only, verify_on_chain),
+            no_api,
+        } => messaging::serve(
+            ctx,
+            listen.as_deref(),
+            contacts_only,
+            verify_on_chain,
+            !no_api,
+        ),
         Command::Contact { command } => match command {
-            ContactCommand::Add { name, id } => contacts::add(ctx, &name, id),
+            ContactCommand::Add { name, id } => contacts::change(ctx, Change::Add(&name, id)),
             ContactCommand::List => contacts::list(ctx),
-            ContactCommand::Remove { peer } => contacts::remove(ctx, &peer),
-            ContactCommand::Verify { peer } => contacts::mark_verified(ctx, &peer),
-            ContactCommand::Block { peer } => contacts::set_blocked(ctx, &peer, true),
-            ContactCommand::Unblock { peer } => contacts::set_blocked(ctx, &peer, false),
+            ContactCommand::Remove { peer } => contacts::change(ctx, Change::Remove(&peer)),
+            ContactCommand::Verify { peer } => contacts::change(ctx, Change::Verify(&peer)),
+            ContactCommand::Block { peer } => contacts::change(ctx, Change::Block(&peer, true)),
+            ContactCommand::Unblock { peer } => contacts::change(ctx, Change::Block(&peer, false)),
         },
         Command::Verify { peer, no_qr } => contacts::verify(ctx, &peer, !no_qr),
         Command::Export { out, with_messages } => {

@@ -163,10 +163,19 @@ pub struct ServeReport {
     pub id: String,
     /// The address actually bound (the real port when 0 was asked).
     pub listen: String,
+    /// The daemon API's socket path, or null with `--no-api`.
+    pub api: Option<String>,
 }
 
 impl Report for ServeReport {
     fn human(&self) -> String {
-        format!("{} listening on {} (Ctrl-C to stop)", self.id, self.listen)
+        let api = match &self.api {
+            Some(p) => format!(", API on {}", printable(p)),
+            None => String::new(),
+        };
+        format!(
+            "{} listening on {}{api} (Ctrl-C to stop)",
+            self.id, self.listen
+        )
     }
 }

@@ -10,7 +10,7 @@ use chainmail_node::contacts::NameError;
 use chainmail_node::handshake::SessionError;
 use chainmail_node::home::HomeError;
 use chainmail_node::keystore::KeystoreError;
-use chainmail_node::store::StoreError;
+use chainmail_node::store::{EventsError, StoreError};
 
 use super::{Kind, RETRY};
 use crate::error::exit;
@@ -313,5 +313,32 @@ impl Kind for NameError {
 
     fn code(&self) -> u8 {
         exit::USAGE
+    }
+}
+
+impl Kind for EventsError {
+    fn kind(&self) -> &'static str {
+        match self {
+            EventsError::CursorExpired { .. } => "CursorExpired",
+            EventsError::Store(e) => e.kind(),
+            _ => "StoreError",
+        }
+    }
+
+    fn hint(&self) -> Cow<'static, str> {
+        match self {
+            EventsError::CursorExpired { .. } => Cow::Borrowed(
+                "subscribe without a cursor (new events only) and re-read `inbox` and `outbox` to catch up",
+            ),
+            EventsError::Store(e) => e.hint(),
+            _ => Cow::Borrowed(RETRY),
+        }
+    }
+
+    fn message(&self) -> String {
+        match self {
+            EventsError::Store(e) => e.message(),
+            e @ EventsError::CursorExpired { .. } | e => e.to_string(),
+        }
     }
 }
