@@ -6,12 +6,12 @@
 
 mod common;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
 use common::{World, assert_schema};
@@ -20,6 +20,111 @@ use serde_json::{Value, json};
 /// The bound on any wait: stops a broken build from hanging, not a timing
 /// assertion.
 const WAIT: Duration = Duration::from_secs(120);
+
+/// `schema/api.openrpc.json`, with its `$ref`s (to its own components and
+/// to `output.schema.json`) resolvable by one validator.
+struct Doc {
+    /// `{"$defs": output.schema.json's ∪ the document's schemas}`.
+    defs: Value,
+    doc: Value,
+}
+
+/// The methods the tests called (every documented one must be).
+static CALLED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+fn doc() -> &'static Doc {
+    static DOC: OnceLock<Doc> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schema");
+        let read = |name: &str| -> Value {
+            let text = std::fs::read_to_string(dir.join(name)).unwrap();
+            // One namespace for both files' definitions.
+            let text = text
+                .replace("output.schema.json#/$defs/", "#/$defs/")
+                .replace("#/components/schemas/", "#/$defs/");
+            serde_json::from_str(&text).unwrap()
+        };
+        let doc = read("api.openrpc.json");
+        let mut defs = read("output.schema.json")["$defs"].clone();
+        for (k, v) in doc["components"]["schemas"].as_object().unwrap() {
+            assert!(defs.get(k).is_none(), "{k} is defined twice");
+            defs[k] = v.clone();
+        }
+        Doc {
+            defs: json!({ "$defs": defs }),
+            doc,
+        }
+    })
+}
+
+impl Doc {
+    fn validate(&self, what: &str, schema: &Value, value: &Value) {
+        let mut root = self.defs.clone();
+        for (k, v) in schema.as_object().unwrap() {
+            root[k] = v.clone();
+        }
+        let validator = jsonschema::validator_for(&root).expect("schema compiles");
+        let errors: Vec<String> = validator
+            .iter_errors(value)
+            .map(|e| format!("{e} at {}", e.instance_path))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{what}: {value} is not as documented: {errors:?}"
+        );
+    }
+
+    /// Checks `result` against the documented result of `method`.
+    fn result(&self, method: &str, result: &Value) {
+        let m = self.doc["methods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == method)
+            .unwrap_or_else(|| panic!("{method} is not documented"));
+        let mut r = &m["result"];
+        if let Some(name) = r["$ref"].as_str() {
+            r = &self.doc["components"]["contentDescriptors"][name.rsplit('/').next().unwrap()];
+        }
+        self.validate(method, &r["schema"], result);
+        CALLED.lock().unwrap().insert(method.to_owned());
+    }
+
+    /// Checks a notification against the documented one; its cursor.
+    fn notification(&self, n: &Value) -> Option<i64> {
+        let method = n["method"].as_str().expect("a notification's method");
+        let d = self.doc["x-notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["name"] == method)
+            .unwrap_or_else(|| panic!("notification {method} is not documented"));
+        let mut params = n["params"].clone();
+        let cursor = if d["x-no-cursor"] == true {
+            None
+        } else {
+            Some(
+                params
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("cursor")
+                    .and_then(|c| c.as_i64())
+                    .expect("cursor"),
+            )
+        };
+        self.validate(method, &d["params"], &params);
+        cursor
+    }
+
+    fn methods(&self) -> BTreeSet<String> {
+        self.doc["methods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
 
 /// `tests/api/client.py` connected to a socket, driven line by line.
 struct Client {
@@ -96,6 +201,7 @@ impl Client {
     fn call(&mut self, method: &str, params: Value) -> Value {
         let v = self.request(method, params);
         assert!(v.get("error").is_none(), "{method} failed: {v}");
+        doc().result(method, &v["result"]);
         v["result"].clone()
     }
 
@@ -107,12 +213,14 @@ impl Client {
 
     fn notification(&mut self) -> Value {
         if let Some(v) = self.pending.pop_front() {
+            doc().notification(&v);
             return v;
         }
         let line = self.line();
         assert_ne!(line, "EOF", "the daemon closed the connection");
         let v: Value = serde_json::from_str(&line).unwrap();
         assert!(v.get("id").is_none(), "a response nobody asked for: {v}");
+        doc().notification(&v);
         v
     }
 }
@@ -249,6 +357,23 @@ fn a_python_client_sends_and_streams_events_and_resumes_from_its_cursor() {
     let looked = b.call("lookup", json!({ "id": "alice" }));
     assert_schema("lookup", &looked);
     assert_eq!(looked["valid"], true);
+    let stranger = "0x000000000000000000000000000000000000dEaD";
+    let blocked = b.call("contacts.block", json!({ "peer": stranger }));
+    assert_eq!(
+        (blocked["blocked"].clone(), blocked["name"].clone()),
+        (json!(true), Value::Null)
+    );
+    let unblocked = b.call("contacts.unblock", json!({ "peer": stranger }));
+    assert_eq!(unblocked["blocked"], false);
+    b.call("contacts.remove", json!({ "peer": "alice" }));
+    assert_eq!(
+        b.call("contacts.list", json!({})),
+        json!({ "contacts": [] })
+    );
+    assert_eq!(
+        b.error("contacts.remove", json!({ "peer": "alice" })).1,
+        "UnknownContact"
+    );
 
     // Errors carry the standard codes and the CLI's kinds.
     assert_eq!(a.error("nope", json!({})).0, -32601);
@@ -416,4 +541,129 @@ fn bad_clients_get_errors_or_are_dropped_and_delivery_goes_on() {
     if last["method"] == "subscription.dropped" {
         assert_eq!(last["params"]["reason"], "too_slow", "{last}");
     }
+}
+
+#[test]
+fn one_daemon_per_home_and_a_killed_one_restarts_losing_no_event() {
+    let w = World::new();
+    w.registered("alice");
+    let bob = w.registered("bob");
+    let (alice_node, a_sock) = serve(&w, "alice");
+    let (_b, _) = serve(&w, "bob");
+
+    // A second `serve` for the same home is refused by name; the first
+    // still answers.
+    let out = common::run(
+        w.cmd("alice")
+            .args(["--json", "serve", "--listen", "127.0.0.1:0"]),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let v = common::one_json(&out);
+    assert_eq!(v["error"]["kind"], "AlreadyServing", "{v}");
+    let mut a = Client::connect(&a_sock);
+    let cursor = a.call("subscribe", json!({}))["cursor"].as_i64().unwrap();
+
+    // kill -9: the socket stays behind. Meanwhile a one-shot `send` of the
+    // same home (another process) delivers a message: its event is written
+    // by that process.
+    drop(a);
+    drop(alice_node);
+    assert!(
+        std::fs::symlink_metadata(&a_sock).is_ok(),
+        "kill -9 leaves the socket"
+    );
+    let (code, sent) = w.send("alice", &bob, "sent while the daemon was down", "30s");
+    assert_eq!(code, Some(0), "{sent}");
+
+    // The restarted daemon replaces the stale socket; a client resuming
+    // from its cursor gets the delivery it missed.
+    let (_alice_node, a_sock2) = serve(&w, "alice");
+    assert_eq!(a_sock2, a_sock);
+    let mut a = Client::connect(&a_sock);
+    a.call("subscribe", json!({ "cursor": cursor }));
+    let n = a.notification();
+    let (_, d) = event(&n, "message.delivered", "outbox_message");
+    assert_eq!(d["message_id"], sent["message_id"]);
+}
+
+#[test]
+fn a_socket_path_that_is_not_a_stale_socket_of_ours_is_refused() {
+    let w = World::new();
+    w.registered("alice");
+    let sock = w.home("alice").join("api.sock");
+    let refused = |w: &World| {
+        let out = common::run(
+            w.cmd("alice")
+                .args(["--json", "serve", "--listen", "127.0.0.1:0"]),
+        );
+        assert_eq!(out.status.code(), Some(1));
+        common::one_json(&out)["error"]["kind"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    // A symbolic link (to a file the daemon would otherwise delete).
+    let target = w.dir.path().join("precious");
+    std::fs::write(&target, "keep me").unwrap();
+    std::os::unix::fs::symlink(&target, &sock).unwrap();
+    assert_eq!(refused(&w), "UnsafeSocketPath");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+    // A regular file.
+    std::fs::remove_file(&sock).unwrap();
+    std::fs::write(&sock, "not a socket").unwrap();
+    assert_eq!(refused(&w), "UnsafeSocketPath");
+    // --no-api serves without touching it.
+    let p = w.spawn("alice", &["serve", "--listen", "127.0.0.1:0", "--no-api"]);
+    let first = p.next_json();
+    assert_schema("serve", &first);
+    assert!(first["api"].is_null(), "{first}");
+    assert_eq!(std::fs::read_to_string(&sock).unwrap(), "not a socket");
+}
+
+/// Another user's process is refused by the daemon itself (SO_PEERCRED),
+/// even when the socket's mode would let it connect. Needs root to run the
+/// client as `nobody` (CI runs as root); skipped with a note otherwise.
+#[test]
+fn another_users_process_is_refused() {
+    if running_as_root() {
+        let w = World::new();
+        w.registered("alice");
+        let (_a, sock) = serve(&w, "alice");
+        use std::os::unix::fs::PermissionsExt;
+        for dir in [w.dir.path(), &w.home("alice")] {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o711)).unwrap();
+        }
+        std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o666)).unwrap();
+        // A copy nobody can read (the checkout may sit in a 0700
+        // directory), run by a system python (a per-user install such as
+        // pyenv's is out of another user's reach).
+        let copy = w.dir.path().join("client.py");
+        std::fs::copy(script(), &copy).unwrap();
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let python = ["/usr/bin/python3", "/usr/local/bin/python3"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+            .expect("a system python3");
+        let mut c = Client::spawn(
+            Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups", python])
+                .arg(&copy)
+                .arg(&sock),
+        );
+        let v: Value = serde_json::from_str(&c.line()).unwrap();
+        assert_eq!(error_of(&v).1, "Forbidden", "{v}");
+        assert_eq!(c.line(), "EOF");
+        // The daemon's own user is still served.
+        let mut me = Client::connect(&sock);
+        me.call("status", json!({}));
+    } else {
+        eprintln!("skipped: needs root to run a client as another user");
+    }
+}
+
+fn running_as_root() -> bool {
+    // The owner of a file we just created is our effective uid.
+    use std::os::unix::fs::MetadataExt;
+    let f = tempfile::NamedTempFile::new().unwrap();
+    f.as_file().metadata().unwrap().uid() == 0
 }
