@@ -411,6 +411,10 @@ fn a_python_client_sends_and_streams_events_and_resumes_from_its_cursor() {
         fresh.error("subscribe", json!({ "cursor": 1_000_000 })).0,
         -32602
     );
+
+    // Every documented method was called and answered as documented.
+    let called = CALLED.lock().unwrap().clone();
+    assert_eq!(called, doc().methods());
 }
 
 /// Reads one line from a raw client (bounded wait).
@@ -644,7 +648,7 @@ fn another_users_process_is_refused() {
             .into_iter()
             .find(|p| Path::new(p).exists())
             .expect("a system python3");
-        let mut c = Client::spawn(
+        let c = Client::spawn(
             Command::new("setpriv")
                 .args(["--reuid=65534", "--regid=65534", "--clear-groups", python])
                 .arg(&copy)
