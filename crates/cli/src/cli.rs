@@ -70,6 +70,11 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub json: bool,
 
+    /// Do the command here even when a `serve` of this home runs (by
+    /// default send, inbox, outbox, lookup, contact and verify ask it)
+    #[arg(long, global = true)]
+    pub no_daemon: bool,
+
     /// More log output on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,

@@ -8,6 +8,7 @@ mod cli;
 mod clock;
 mod commands;
 mod context;
+mod daemon;
 mod demo;
 mod duration;
 mod error;

@@ -41,6 +41,14 @@ pub fn parse(text: &str) -> Result<Peer, Box<dyn std::error::Error + Send + Sync
 }
 
 impl Peer {
+    /// As typed: the ID (EIP-55) or the name (what the daemon API takes).
+    pub fn text(&self) -> String {
+        match self {
+            Peer::Id(a) => a.to_string(),
+            Peer::Name(n) => n.clone(),
+        }
+    }
+
     /// The ID: itself, or the contact's.
     pub fn resolve(&self, store: &Store) -> Result<Address, Failure> {
         match self {

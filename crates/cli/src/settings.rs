@@ -27,6 +27,8 @@ pub struct Settings {
     pub payer_key: Option<Zeroizing<String>>,
     /// `--json`.
     pub json: bool,
+    /// `--no-daemon`: never go through a running `serve`.
+    pub no_daemon: bool,
     /// `--max-fee` (gwei), beating config.toml's `max_fee_gwei`.
     pub max_fee_gwei: Option<u64>,
 }
@@ -63,6 +65,7 @@ impl Settings {
                 .filter(|s| !s.0.is_empty())
                 .map(|s| s.0.clone()),
             json: global.json,
+            no_daemon: global.no_daemon,
             max_fee_gwei: global.max_fee,
         })
     }

@@ -14,7 +14,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, OnceLock, mpsc};
 use std::time::Duration;
 
-use common::{World, assert_schema};
+use common::{Proc, World, assert_schema};
 use serde_json::{Value, json};
 
 /// The bound on any wait: stops a broken build from hanging, not a timing
@@ -100,18 +100,17 @@ impl Doc {
             .find(|d| d["name"] == method)
             .unwrap_or_else(|| panic!("notification {method} is not documented"));
         let mut params = n["params"].clone();
-        let cursor = if d["x-no-cursor"] == true {
-            None
-        } else {
-            Some(
-                params
-                    .as_object_mut()
-                    .unwrap()
-                    .remove("cursor")
-                    .and_then(|c| c.as_i64())
-                    .expect("cursor"),
-            )
-        };
+        let obj = params.as_object_mut().unwrap();
+        let mut cursor = None;
+        for added in d["x-added"].as_array().expect("x-added") {
+            let v = obj.remove(added.as_str().unwrap());
+            let v = v
+                .and_then(|v| v.as_i64())
+                .unwrap_or_else(|| panic!("{method} without {added}: {n}"));
+            if added == "cursor" {
+                cursor = Some(v);
+            }
+        }
         self.validate(method, &d["params"], &params);
         cursor
     }
@@ -252,12 +251,14 @@ fn event(n: &Value, method: &str, def: &str) -> (i64, Value) {
     assert_eq!(n["jsonrpc"], "2.0", "{n}");
     assert_eq!(n["method"], method, "{n}");
     let mut params = n["params"].clone();
-    let cursor = params
-        .as_object_mut()
-        .unwrap()
+    let obj = params.as_object_mut().unwrap();
+    let cursor = obj
         .remove("cursor")
         .and_then(|c| c.as_i64())
         .expect("cursor");
+    if method == "message.received" {
+        assert!(obj.remove("seq").is_some_and(|s| s.is_i64()), "{n}");
+    }
     common::assert_def(def, &params);
     (cursor, params)
 }
@@ -670,4 +671,143 @@ fn running_as_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     let f = tempfile::NamedTempFile::new().unwrap();
     f.as_file().metadata().unwrap().uid() == 0
+}
+
+/// `chainmail --json ARGS` for `name`: through its daemon (no password in
+/// the environment, so only the daemon can answer) or `--no-daemon`.
+fn both_ways(w: &World, name: &str, args: &[&str]) -> (Option<i32>, Value, Value) {
+    let through = common::run(
+        w.cmd(name)
+            .env_remove("CHAINMAIL_PASSWORD")
+            .arg("--json")
+            .args(args),
+    );
+    let direct = common::run(w.cmd(name).args(["--json", "--no-daemon"]).args(args));
+    assert_eq!(
+        through.status.code(),
+        direct.status.code(),
+        "{args:?}: exit codes differ; through the daemon: {} {}",
+        String::from_utf8_lossy(&through.stdout),
+        String::from_utf8_lossy(&through.stderr)
+    );
+    (
+        through.status.code(),
+        common::one_json(&through),
+        common::one_json(&direct),
+    )
+}
+
+#[test]
+fn the_cli_prints_the_same_through_the_daemon_and_without_it() {
+    let w = World::new();
+    let alice = w.registered("alice");
+    let bob = w.registered("bob");
+    let (_a, _) = serve(&w, "alice");
+    let (_b, _) = serve(&w, "bob");
+    // Through Alice's daemon, without a password: `inbox --follow` too.
+    let follow = Proc::spawn(
+        w.cmd("alice")
+            .env_remove("CHAINMAIL_PASSWORD")
+            .args(["--json", "inbox", "--follow"]),
+    );
+    let (code, sent) = w.send("bob", &alice, "hello", "30s");
+    assert_eq!(code, Some(0), "{sent}");
+    let m = follow.next_json();
+    assert_schema("message", &m);
+    assert_eq!(m["message_id"], sent["message_id"]);
+
+    let same = |name: &str, args: &[&str], code: i32| {
+        let (c, through, direct) = both_ways(&w, name, args);
+        assert_eq!(c, Some(code), "{args:?}: {through}");
+        assert_eq!(through, direct, "{args:?}");
+        through
+    };
+    same("alice", &["inbox"], 0);
+    same("alice", &["inbox", "--requests"], 0);
+    same("alice", &["contact", "add", "bob", &bob], 0);
+    same("alice", &["inbox", "--contacts"], 0);
+    same("alice", &["contact", "list"], 0);
+    same("alice", &["lookup", "bob"], 0);
+    same(
+        "alice",
+        &["lookup", "0x000000000000000000000000000000000000dEaD"],
+        0,
+    );
+    same("alice", &["verify", "bob"], 0);
+    same("alice", &["contact", "verify", "bob"], 0);
+    same(
+        "alice",
+        &[
+            "contact",
+            "block",
+            "0x000000000000000000000000000000000000dEaD",
+        ],
+        0,
+    );
+    // An unblocked stranger keeps no record: each run reports a fresh one.
+    let (c, mut through, mut direct) = both_ways(
+        &w,
+        "alice",
+        &[
+            "contact",
+            "unblock",
+            "0x000000000000000000000000000000000000dEaD",
+        ],
+    );
+    assert_eq!(c, Some(0));
+    assert!(through["added_at"].take().is_u64() && direct["added_at"].take().is_u64());
+    assert_eq!(through, direct);
+    // Errors: the same kind, message and exit code.
+    let e = same("alice", &["send", "nobody", "hi"], 1);
+    assert_eq!(e["error"]["kind"], "UnknownContact", "{e}");
+    let e = same("alice", &["send", &alice, "hi"], 2);
+    assert_eq!(e["error"]["kind"], "SendToSelf", "{e}");
+    same("alice", &["contact", "remove", "carol"], 1);
+    same(
+        "alice",
+        &["verify", "0x000000000000000000000000000000000000dEaD"],
+        1,
+    );
+    // A send: the same status and exit code (each its own message id).
+    for (to, code) in [
+        ("bob", 0),
+        ("0x000000000000000000000000000000000000dEaD", 69),
+    ] {
+        let (c, mut through, mut direct) = both_ways(&w, "alice", &["send", to, "both ways"]);
+        assert_eq!(c, Some(code), "{through}");
+        assert_schema("send", &through);
+        through["message_id"].take();
+        direct["message_id"].take();
+        assert_eq!(through, direct);
+    }
+    same("alice", &["outbox"], 0);
+    // `contact remove` is not idempotent: each way removes a fresh contact.
+    let removed: Vec<Value> = [true, false]
+        .into_iter()
+        .map(|through| {
+            w.json_ok(
+                "alice",
+                &[
+                    "contact",
+                    "add",
+                    "dave",
+                    "0x000000000000000000000000000000000000bEEF",
+                ],
+                "contact",
+            );
+            let mut cmd = w.cmd("alice");
+            if through {
+                cmd.env_remove("CHAINMAIL_PASSWORD");
+            } else {
+                cmd.arg("--no-daemon");
+            }
+            let out = common::run(cmd.args(["--json", "contact", "remove", "dave"]));
+            assert_eq!(out.status.code(), Some(0));
+            let mut v = common::one_json(&out);
+            assert_schema("contact", &v);
+            assert!(v["added_at"].take().is_u64());
+            v
+        })
+        .collect();
+    assert_eq!(removed[0], removed[1]);
 }

@@ -3,6 +3,7 @@
 pub mod archive;
 pub mod clock;
 pub mod config;
+pub mod daemon_client;
 pub mod handshake;
 pub mod home;
 pub mod inbound;

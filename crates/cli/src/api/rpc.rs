@@ -27,7 +27,8 @@ pub struct RpcError {
     pub code: i64,
     /// One line for a human.
     pub message: String,
-    /// `{"kind": …, "hint": …}`.
+    /// `{"kind": …, "hint": …}`, and for a method's failure the CLI's
+    /// `exit` code for it.
     pub data: Value,
 }
 
@@ -86,7 +87,11 @@ impl From<Failure> for RpcError {
         RpcError {
             code: APPLICATION_ERROR,
             message: f.line(),
-            data: json!({ "kind": f.kind, "hint": crate::error::one_line(&f.hint) }),
+            data: json!({
+                "kind": f.kind,
+                "hint": crate::error::one_line(&f.hint),
+                "exit": f.code,
+            }),
         }
     }
 }

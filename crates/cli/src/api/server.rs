@@ -131,7 +131,8 @@ impl Api {
     }
 
     /// The notification of `event` (`params` is the CLI's object for the
-    /// message, with the event's `cursor`), or None if the row is gone.
+    /// message, with the event's `cursor`, and for a received message its
+    /// inbox `seq`), or None if the row is gone.
     fn event_params(&self, event: &Event) -> Result<Option<Value>, Failure> {
         let store = self.node.store();
         let mut v = match event.subject {
@@ -143,7 +144,10 @@ impl Api {
                 else {
                     return Ok(None);
                 };
-                serde_json::to_value(messaging::Names::new(store).report(&entry))
+                serde_json::to_value(messaging::Names::new(store).report(&entry)).map(|mut v| {
+                    v["seq"] = json!(seq);
+                    v
+                })
             }
             EventSubject::Outbox(id) => {
                 let Some(entry) = store.outbox_entry(&id)? else {

@@ -7,6 +7,7 @@ use chainmail_chain::Registry;
 use chainmail_core::{Address, PublicKey};
 use chainmail_node::contacts::Contact;
 use chainmail_node::store::Store;
+use serde_json::json;
 
 use crate::context::Context;
 use crate::error::{Failure, exit};
@@ -99,9 +100,32 @@ pub fn apply(store: &Store, change: Change<'_>) -> Result<ContactReport, Failure
     Ok(r)
 }
 
-/// `contact add|remove|verify|block|unblock`.
+/// `contact add|remove|verify|block|unblock` (through the daemon if one runs).
 pub fn change(ctx: &Context, change: Change<'_>) -> Result<u8, Failure> {
-    output::print(&apply(ctx.store()?, change)?, ctx.json());
+    let report = match crate::daemon::connect(ctx) {
+        Some(mut daemon) => {
+            let (method, params, action) = match change {
+                Change::Add(name, id) => (
+                    "contacts.add",
+                    json!({ "name": name, "id": id.to_string() }),
+                    "added",
+                ),
+                Change::Remove(p) => ("contacts.remove", json!({ "peer": p.text() }), "removed"),
+                Change::Verify(p) => ("contacts.verify", json!({ "peer": p.text() }), "verified"),
+                Change::Block(p, true) => {
+                    ("contacts.block", json!({ "peer": p.text() }), "blocked")
+                }
+                Change::Block(p, false) => {
+                    ("contacts.unblock", json!({ "peer": p.text() }), "unblocked")
+                }
+            };
+            let mut r: ContactReport = daemon.call(method, params)?;
+            r.action = action;
+            r
+        }
+        None => apply(ctx.store()?, change)?,
+    };
+    output::print(&report, ctx.json());
     Ok(exit::OK)
 }
 
@@ -114,7 +138,11 @@ pub fn list_report(store: &Store) -> Result<ContactListReport, Failure> {
 
 /// `contact list`.
 pub fn list(ctx: &Context) -> Result<u8, Failure> {
-    output::print(&list_report(ctx.store()?)?, ctx.json());
+    let report: ContactListReport = match crate::daemon::connect(ctx) {
+        Some(mut daemon) => daemon.call("contacts.list", json!({}))?,
+        None => list_report(ctx.store()?)?,
+    };
+    output::print(&report, ctx.json());
     Ok(exit::OK)
 }
 
@@ -162,6 +190,15 @@ pub async fn verify_report(
 
 /// `verify NAME|ID [--no-qr]`.
 pub fn verify(ctx: &Context, peer: &Peer, qr: bool) -> Result<u8, Failure> {
+    if let Some(mut daemon) = crate::daemon::connect(ctx) {
+        let mut report: VerifyReport =
+            daemon.call("safety_number", json!({ "peer": peer.text() }))?;
+        if qr && !ctx.json() {
+            report.qr = safety::qr_text(&report.qr_payload);
+        }
+        output::print(&report, ctx.json());
+        return Ok(exit::OK);
+    }
     let own = ctx.identity()?.public_key();
     let store = ctx.store()?;
     let report = ctx.block_on(async {

@@ -13,6 +13,12 @@ use crate::peer::Peer;
 /// `lookup ID|NAME` (a name is looked up in the sealed contacts: it
 /// unlocks the identity; an ID needs no password).
 pub fn lookup(ctx: &Context, peer: &Peer) -> Result<u8, Failure> {
+    if let Some(mut daemon) = crate::daemon::connect(ctx) {
+        let report: LookupReport =
+            daemon.call("lookup", serde_json::json!({ "id": peer.text() }))?;
+        output::print(&report, ctx.json());
+        return Ok(exit::OK);
+    }
     let id = match peer {
         Peer::Id(a) => *a,
         Peer::Name(_) => peer.resolve(ctx.store()?)?,

@@ -9,7 +9,10 @@ use crate::peer::Peer;
 use chainmail_node::store::{InboxEntry, OutboxEntry, OutboxState, ReceivedProof, Store};
 use chainmail_node::{SendOutcome, SendStatus};
 
+use serde_json::json;
+
 use crate::context::Context;
+use crate::daemon;
 use crate::error::{Failure, exit};
 use crate::output::{
     self, InboxReport, MessageReport, OutboxMessageReport, OutboxReport, SendReport, ServeReport,
@@ -21,6 +24,23 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
 
 /// `send ID TEXT [--timeout DUR]`: exit 0 delivered, 75 queued, 69 rejected.
 pub fn send(ctx: &Context, to: &Peer, text: &str, timeout: Duration) -> Result<u8, Failure> {
+    if let Some(mut daemon) = daemon::connect(ctx) {
+        let report: SendReport = {
+            let _spin = Spinner::start(format!("delivering to {}", output::printable(&to.text())));
+            daemon.call(
+                "send",
+                json!({
+                    "to": to.text(),
+                    "body": text,
+                    // The daemon's bound; a longer wait is no use to a command.
+                    "timeout": timeout.as_secs_f64().min(3600.0),
+                }),
+            )?
+        };
+        let code = send_exit(&report.status);
+        output::print(&report, ctx.json());
+        return Ok(code);
+    }
     ctx.block_on(async {
         // `send` answers no handshakes: verify_on_chain would do nothing.
         let node = ctx.node(false, false).await?;
@@ -31,14 +51,22 @@ pub fn send(ctx: &Context, to: &Peer, text: &str, timeout: Duration) -> Result<u
         };
         // This process ends here: part with the recipient cleanly.
         chainmail_node::close_idle_sessions(&node, Duration::ZERO).await;
-        let code = match outcome.status {
-            SendStatus::Delivered => exit::OK,
-            SendStatus::Queued => exit::QUEUED,
-            SendStatus::Rejected => exit::REJECTED,
-        };
-        output::print(&send_report(outcome), ctx.json());
+        let report = send_report(outcome);
+        let code = send_exit(&report.status);
+        output::print(&report, ctx.json());
         Ok(code)
     })
+}
+
+/// `send`'s exit code for a status: 0 delivered, 75 queued, 69 rejected.
+fn send_exit(status: &str) -> u8 {
+    if status == SendStatus::Delivered.as_str() {
+        exit::OK
+    } else if status == SendStatus::Rejected.as_str() {
+        exit::REJECTED
+    } else {
+        exit::QUEUED
+    }
 }
 
 /// A send's outcome as `send` prints it.
@@ -46,7 +74,7 @@ pub fn send_report(outcome: SendOutcome) -> SendReport {
     SendReport {
         message_id: format!("0x{}", hex::encode(outcome.message_id)),
         to: outcome.to.to_string(),
-        status: outcome.status.as_str(),
+        status: outcome.status.as_str().to_owned(),
         reason: outcome.reason,
     }
 }
@@ -161,6 +189,9 @@ pub enum InboxFilter {
 
 /// `inbox [--follow] [--requests|--contacts]`.
 pub fn inbox(ctx: &Context, follow: bool, filter: InboxFilter) -> Result<u8, Failure> {
+    if let Some(daemon) = daemon::connect(ctx) {
+        return inbox_through(ctx, daemon, follow, filter);
+    }
     let store = ctx.store()?;
     let names = Names::new(store);
     let keep = |m: &MessageReport| match filter {
@@ -193,6 +224,86 @@ pub fn inbox(ctx: &Context, follow: bool, filter: InboxFilter) -> Result<u8, Fai
         }
         if page.is_empty() {
             std::thread::sleep(FOLLOW_POLL);
+        }
+    }
+}
+
+/// One page of the API's `inbox`.
+#[derive(serde::Deserialize)]
+struct InboxPage {
+    messages: Vec<MessageReport>,
+    next_after: i64,
+}
+
+/// `inbox` through the daemon: its pages, then (`--follow`) the
+/// `message.received` events after the last row paged.
+fn inbox_through(
+    ctx: &Context,
+    mut daemon: daemon::Daemon<'_>,
+    follow: bool,
+    filter: InboxFilter,
+) -> Result<u8, Failure> {
+    let name = match filter {
+        InboxFilter::All => "all",
+        InboxFilter::Requests => "requests",
+        InboxFilter::Contacts => "contacts",
+    };
+    // Subscribed before paging: a message stored meanwhile is in a page or
+    // in the stream (or both: its seq tells).
+    if follow {
+        daemon.subscribe()?;
+    }
+    let mut after = 0i64;
+    let mut messages = Vec::new();
+    loop {
+        let page: InboxPage = daemon.call(
+            "inbox",
+            json!({ "after": after, "limit": INBOX_PAGE, "filter": name }),
+        )?;
+        if follow {
+            for m in &page.messages {
+                output::print(m, ctx.json());
+            }
+        } else {
+            messages.extend(page.messages);
+        }
+        if page.next_after == after {
+            break;
+        }
+        after = page.next_after;
+    }
+    if !follow {
+        output::print(&InboxReport { messages }, ctx.json());
+        return Ok(exit::OK);
+    }
+    loop {
+        let n = daemon.next_notification()?;
+        match n.method.as_str() {
+            "message.received" if n.params["seq"].as_i64().is_some_and(|s| s > after) => {
+                let m: MessageReport = serde_json::from_value(n.params).map_err(|e| {
+                    Failure::new(
+                        "DaemonError",
+                        format!("the daemon's event is not what this chainmail expects: {e}"),
+                        "run the same version of chainmail for `serve` and the command",
+                    )
+                })?;
+                let keep = match filter {
+                    InboxFilter::All => true,
+                    InboxFilter::Requests => m.contact.is_none(),
+                    InboxFilter::Contacts => m.contact.is_some(),
+                };
+                if keep {
+                    output::print(&m, ctx.json());
+                }
+            }
+            "subscription.dropped" => {
+                return Err(Failure::new(
+                    "DaemonDropped",
+                    "the daemon ended this subscription",
+                    "run `inbox --follow` again",
+                ));
+            }
+            _ => {}
         }
     }
 }
@@ -259,7 +370,7 @@ pub fn outbox_report(e: OutboxEntry) -> OutboxMessageReport {
     OutboxMessageReport {
         message_id: format!("0x{}", hex::encode(e.message.message_id)),
         to: e.message.to.to_string(),
-        status: e.state.as_str(),
+        status: e.state.as_str().to_owned(),
         reason: if e.state == OutboxState::Delivered {
             None
         } else {
@@ -279,6 +390,11 @@ pub const OUTBOX_LIMIT: u32 = 1000;
 
 /// `outbox`: what this identity sent and where each message stands.
 pub fn outbox(ctx: &Context) -> Result<u8, Failure> {
+    if let Some(mut daemon) = daemon::connect(ctx) {
+        let report: OutboxReport = daemon.call("outbox", json!({}))?;
+        output::print(&report, ctx.json());
+        return Ok(exit::OK);
+    }
     let store = ctx.store()?;
     let rows = store.outbox(OUTBOX_LIMIT)?;
     let messages = rows.into_iter().map(outbox_report).collect();

@@ -1,12 +1,12 @@
 //! What the contact commands and `verify` print.
 
 use chainmail_node::contacts::Contact;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Report, printable};
 
 /// One contact as printed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContactReport {
     /// EIP-55 ID.
     pub id: String,
@@ -66,7 +66,7 @@ impl Report for ContactReport {
 }
 
 /// `contact list`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ContactListReport {
     /// Named contacts by name, then blocked strangers.
     pub contacts: Vec<ContactReport>,
@@ -86,7 +86,7 @@ impl Report for ContactListReport {
 }
 
 /// `verify NAME|ID`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VerifyReport {
     /// This identity.
     pub id: String,

@@ -1,19 +1,19 @@
 //! What the messaging commands print: `send`, `inbox` (and each line of
 //! `inbox --follow`), `outbox` and `serve`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Report, fmt_time, printable};
 
 /// `send`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SendReport {
     /// 0x + 32 hex.
     pub message_id: String,
     /// EIP-55 recipient.
     pub to: String,
     /// `delivered`, `queued` or `rejected`.
-    pub status: &'static str,
+    pub status: String,
     /// Why, when not delivered.
     pub reason: Option<String>,
 }
@@ -34,7 +34,7 @@ impl Report for SendReport {
 }
 
 /// One received message (`inbox`, and each line of `inbox --follow`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MessageReport {
     /// 0x + 32 hex.
     pub message_id: String,
@@ -80,7 +80,7 @@ impl Report for MessageReport {
 }
 
 /// `inbox`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InboxReport {
     /// Oldest first.
     pub messages: Vec<MessageReport>,
@@ -100,14 +100,14 @@ impl Report for InboxReport {
 }
 
 /// One outbox message (`outbox`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OutboxMessageReport {
     /// 0x + 32 hex.
     pub message_id: String,
     /// EIP-55 recipient.
     pub to: String,
     /// `queued`, `delivered`, `rejected` or `expired`.
-    pub status: &'static str,
+    pub status: String,
     /// Why not delivered (the last error while queued; the refusal or the
     /// expiry otherwise), null when delivered.
     pub reason: Option<String>,
@@ -124,7 +124,7 @@ pub struct OutboxMessageReport {
 }
 
 /// `outbox`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OutboxReport {
     /// Newest first.
     pub messages: Vec<OutboxMessageReport>,

@@ -1,7 +1,7 @@
 //! What the registry commands print: `register`, `renew`, `revoke`,
 //! `endpoint` (a transaction), `deploy` and `lookup`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Report, fmt_time, printable};
 
@@ -133,7 +133,7 @@ impl Report for PinReport {
 }
 
 /// `lookup`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LookupReport {
     /// EIP-55 ID asked about.
     pub id: String,
