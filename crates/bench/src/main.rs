@@ -37,7 +37,7 @@ struct Args {
 fn parse_args(argv: impl IntoIterator<Item = String>, smoke_env: bool) -> Result<Args> {
     let mut args = Args {
         smoke: smoke_env,
-        rows: (1..=8).collect(),
+        rows: (1..=9).collect(),
         write: None,
     };
     let mut it = argv.into_iter();
@@ -49,15 +49,15 @@ fn parse_args(argv: impl IntoIterator<Item = String>, smoke_env: bool) -> Result
                 args.rows = list
                     .split(',')
                     .map(|r| match r.trim().parse::<u8>() {
-                        Ok(n @ 1..=8) => Ok(n),
-                        _ => bail!("--rows: {r:?} is not a row number 1–8"),
+                        Ok(n @ 1..=9) => Ok(n),
+                        _ => bail!("--rows: {r:?} is not a row number 1–9"),
                     })
                     .collect::<Result<_>>()?;
             }
             "--write" => args.write = Some(it.next().context("--write needs a path")?.into()),
             "-h" | "--help" => {
                 println!(
-                    "usage: chainmail-bench [--smoke] [--rows 1,2,…,8] [--write BENCHMARKS.md]"
+                    "usage: chainmail-bench [--smoke] [--rows 1,2,…,9] [--write BENCHMARKS.md]"
                 );
                 std::process::exit(0);
             }
@@ -131,6 +131,7 @@ fn main() -> Result<()> {
             6 => rows.extend(rows::chain::run(&plan, &rt, dir.path(), &mut notes)?),
             7 => rows.extend(rows::gas::run(&plan, &rt, &mut notes)?),
             8 => rows.extend(rows::proofs::run(&plan, &rt, &mut notes)?),
+            9 => rows.extend(rows::daemon::run(&plan, &rt, dir.path(), &mut notes)?),
             _ => unreachable!("checked when parsing"),
         }
     }
@@ -171,7 +172,7 @@ mod tests {
     #[test]
     fn arguments() {
         let a = parse(&[]).unwrap();
-        assert_eq!(a.rows, vec![1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(a.rows, vec![1, 2, 3, 4, 5, 6, 7, 8, 9]);
         assert!(!a.smoke && a.write.is_none());
         let a = parse(&["--smoke", "--rows", "7,1", "--write", "x.md"]).unwrap();
         assert!(a.smoke);
@@ -179,7 +180,7 @@ mod tests {
         assert_eq!(a.write, Some(PathBuf::from("x.md")));
         assert!(parse_args(Vec::new(), true).unwrap().smoke);
         for bad in [
-            &["--rows", "9"][..],
+            &["--rows", "10"][..],
             &["--rows", "1,x"],
             &["--rows"],
             &["--write"],

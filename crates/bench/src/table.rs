@@ -24,7 +24,7 @@ pub enum Better {
 /// One line of the table.
 #[derive(Debug, Clone)]
 pub struct Row {
-    /// Section number: issue 7's 1–7, and 8 for issue 14's proof-checked reads.
+    /// Section number: issue 7's 1–7, 8 for issue 14's proof-checked reads, 9 for issue 16's daemon API.
     pub section: u8,
     /// What is measured.
     pub name: String,

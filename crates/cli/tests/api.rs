@@ -477,22 +477,20 @@ fn bad_clients_get_errors_or_are_dropped_and_delivery_goes_on() {
         }
     }
     // Once the daemon has seen them go (its `status` counts clients), more
-    // than MAX_CLIENTS at once: all 64 are served, the 65th is refused by name.
+    // than MAX_CLIENTS at once: all 128 are served, the 129th is refused by name.
     let mut probe = Client::connect(&b_sock);
     while probe.call("status", json!({}))["clients"] != 1 {
         std::thread::yield_now();
     }
-    drop(probe);
-    let mut held: Vec<_> = (0..63).map(|_| raw(&b_sock)).collect();
-    let mut last = Client::connect(&b_sock);
-    assert_eq!(last.call("status", json!({}))["clients"], 64);
+    let mut held: Vec<_> = (0..127).map(|_| raw(&b_sock)).collect();
+    assert_eq!(probe.call("status", json!({}))["clients"], 128);
     let (_s, mut r) = raw(&b_sock);
     assert_eq!(error_of(&read_json(&mut r)).1, "TooManyClients");
     let (s, r) = held.last_mut().unwrap();
     s.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"status\"}\n")
         .unwrap();
     assert_eq!(read_json(r)["id"], 2);
-    drop((held, last));
+    drop((held, probe));
 
     // A subscriber of Bob's daemon that never reads while ~9 MB of events
     // arrive: the daemon drops it (it does not buffer them all) and Bob's

@@ -107,11 +107,16 @@ impl DaemonClient {
                 self.pending.push_back(notification(v)?);
                 continue;
             }
+            // An error with a null id answers a line the daemon could not
+            // read as a request, or refuses the connection (TooManyClients).
+            if let Some(e) = v
+                .get("error")
+                .filter(|_| v["id"] == id || v["id"].is_null())
+            {
+                return Err(rpc_error(e));
+            }
             if v["id"] != id {
                 return Err(DaemonError::Protocol("a response to another request"));
-            }
-            if let Some(e) = v.get("error") {
-                return Err(rpc_error(e));
             }
             return v
                 .get_mut("result")

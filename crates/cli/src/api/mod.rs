@@ -25,7 +25,7 @@ pub const VERSION: &str = "chainmail-api/1";
 /// The longest request line read (a 32,000-byte body escaped fits).
 pub const MAX_REQUEST_BYTES: usize = 1 << 20;
 /// Clients connected at once; one more is refused with `TooManyClients`.
-pub const MAX_CLIENTS: usize = 64;
+pub const MAX_CLIENTS: usize = 128;
 /// Requests of one client answered at once; further lines wait unread.
 pub const MAX_IN_FLIGHT: usize = 16;
 /// Bytes queued for one client (responses and notifications not yet
