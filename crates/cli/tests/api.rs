@@ -482,7 +482,16 @@ fn bad_clients_get_errors_or_are_dropped_and_delivery_goes_on() {
     while probe.call("status", json!({}))["clients"] != 1 {
         std::thread::yield_now();
     }
-    let mut held: Vec<_> = (0..127).map(|_| raw(&b_sock)).collect();
+    // Each held client is answered once: the daemon has accepted it.
+    let mut held: Vec<_> = (0..127)
+        .map(|_| {
+            let (mut s, mut r) = raw(&b_sock);
+            s.write_all(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"status\"}\n")
+                .unwrap();
+            assert_eq!(read_json(&mut r)["id"], 1);
+            (s, r)
+        })
+        .collect();
     assert_eq!(probe.call("status", json!({}))["clients"], 128);
     let (_s, mut r) = raw(&b_sock);
     assert_eq!(error_of(&read_json(&mut r)).1, "TooManyClients");
