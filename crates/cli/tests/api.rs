@@ -413,6 +413,44 @@ fn a_python_client_sends_and_streams_events_and_resumes_from_its_cursor() {
         -32602
     );
 
+    // A peer found revoked: one `peer.revoked`, however often it is found.
+    let carol = w.registered("carol");
+    w.json_ok("carol", &["revoke", "--yes"], "transaction");
+    let until = |c: &mut Client, method: &str| -> Vec<Value> {
+        let mut seen = Vec::new();
+        loop {
+            let n = c.notification();
+            let done = n["method"] == method;
+            seen.push(n);
+            if done {
+                return seen;
+            }
+        }
+    };
+    for _ in 0..2 {
+        let r = a.call("send", json!({ "to": carol, "body": "are you there?" }));
+        assert_eq!(r["status"], "rejected", "{r}");
+    }
+    let revoked = until(&mut a, "peer.revoked").pop().unwrap();
+    assert_eq!(
+        (
+            revoked["params"]["id"].as_str(),
+            revoked["params"]["contact"].clone()
+        ),
+        (Some(&carol[..]), Value::Null),
+        "{revoked}"
+    );
+    let marker = a.call("send", json!({ "to": bob, "body": "marker" }));
+    let seen = until(&mut a, "message.delivered");
+    assert_eq!(
+        seen.last().unwrap()["params"]["message_id"],
+        marker["message_id"]
+    );
+    assert!(
+        seen.iter().all(|n| n["method"] != "peer.revoked"),
+        "{seen:?}"
+    );
+
     // Every documented method was called and answered as documented.
     let called = CALLED.lock().unwrap().clone();
     assert_eq!(called, doc().methods());

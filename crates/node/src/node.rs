@@ -281,6 +281,17 @@ impl Node {
     pub(crate) async fn fresh_status(&self, id: Address) -> Result<IdStatus, ChainError> {
         let s = self.inner.registry.status(id).await?;
         self.inner.status_cache.put(id, s, self.clock().instant());
+        if s.revoked_at != 0 && id != self.address() {
+            // The `peer.revoked` event, once per peer. A store that cannot
+            // take it changes nothing about the answer.
+            let now = self.clock().now_unix();
+            if let Err(e) = self
+                .db(move |st| st.record_revoked(&id, s.revoked_at, now))
+                .await
+            {
+                tracing::warn!(peer = %id, error = %e, "cannot record a revoked peer");
+            }
+        }
         Ok(s)
     }
 

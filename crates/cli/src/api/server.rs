@@ -149,6 +149,13 @@ impl Api {
                     v
                 })
             }
+            EventSubject::Peer(row) => {
+                let Some((peer, revoked_at)) = store.revoked_peer(row)? else {
+                    return Ok(None);
+                };
+                let contact = store.contact(&peer)?.and_then(|c| c.name);
+                Ok(json!({ "id": peer.to_string(), "revoked_at": revoked_at, "contact": contact }))
+            }
             EventSubject::Outbox(id) => {
                 let Some(entry) = store.outbox_entry(&id)? else {
                     return Ok(None);

@@ -1,10 +1,11 @@
 //! The events table: one row per change a subscriber hears about (a
 //! message stored in the inbox; an outbox message delivered, rejected or
-//! expired), appended in the same transaction as the change itself, by
-//! whichever process makes it. A row names the message (the inbox `seq` or
-//! the outbox `message_id`) and copies nothing else: no body, no peer, so a
-//! sealed store's events give away no more than its outbox and inbox rows'
-//! clear columns. The row id is the subscriber's cursor.
+//! expired; a peer found revoked on the chain), appended in the same
+//! transaction as the change itself, by whichever process makes it. A row
+//! names the message (the inbox `seq` or the outbox `message_id`) or the
+//! `revoked_peers` row and copies nothing else: no body, no peer, so a
+//! sealed store's events give away no more than its other rows' clear
+//! columns. The row id is the subscriber's cursor.
 //!
 //! Rows are pruned once older than the outbox's maximum age
 //! ([`Store::prune_events`]); a cursor older than the oldest kept row is
@@ -14,7 +15,12 @@ use std::time::Duration;
 
 use rusqlite::{OptionalExtension, params};
 
+use chainmail_core::Address;
+
 use super::{MessageId, Store, StoreError, fixed, i, u};
+
+/// The sealing domain of `revoked_peers.peer`.
+pub(super) const REVOKED: &str = "revoked_peers";
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -27,6 +33,8 @@ pub enum EventKind {
     Rejected,
     /// An outbox message was not delivered within the maximum age.
     Expired,
+    /// A peer was found revoked on the chain (once per peer).
+    PeerRevoked,
 }
 
 impl EventKind {
@@ -38,6 +46,7 @@ impl EventKind {
             Self::Delivered => "message.delivered",
             Self::Rejected => "message.rejected",
             Self::Expired => "message.expired",
+            Self::PeerRevoked => "peer.revoked",
         }
     }
 
@@ -47,6 +56,7 @@ impl EventKind {
             "message.delivered" => Self::Delivered,
             "message.rejected" => Self::Rejected,
             "message.expired" => Self::Expired,
+            "peer.revoked" => Self::PeerRevoked,
             _ => return Err(StoreError::Corrupt("unknown event kind")),
         })
     }
@@ -59,6 +69,8 @@ pub enum EventSubject {
     Inbox(i64),
     /// An outbox row, by its message id.
     Outbox(MessageId),
+    /// A `revoked_peers` row ([`Store::revoked_peer`]).
+    Peer(i64),
 }
 
 /// One events row.
@@ -143,7 +155,7 @@ impl Store {
         }
         Ok(self.with(|c| {
             let mut stmt = c.prepare_cached(
-                "SELECT id, kind, at, inbox_seq, message_id FROM events
+                "SELECT id, kind, at, inbox_seq, message_id, revoked_peer FROM events
                  WHERE id > ?1 ORDER BY id LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![after, limit], |r| {
@@ -153,14 +165,16 @@ impl Store {
                     r.get::<_, i64>(2)?,
                     r.get::<_, Option<i64>>(3)?,
                     r.get::<_, Option<Vec<u8>>>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
                 ))
             })?;
             let mut out = Vec::new();
             for row in rows {
-                let (id, kind, at, seq, message) = row?;
-                let subject = match (seq, message) {
-                    (Some(seq), None) => EventSubject::Inbox(seq),
-                    (None, Some(m)) => EventSubject::Outbox(fixed(m, "message id length")?),
+                let (id, kind, at, seq, message, peer) = row?;
+                let subject = match (seq, message, peer) {
+                    (Some(seq), None, None) => EventSubject::Inbox(seq),
+                    (None, Some(m), None) => EventSubject::Outbox(fixed(m, "message id length")?),
+                    (None, None, Some(p)) => EventSubject::Peer(p),
                     _ => return Err(StoreError::Corrupt("event subject")),
                 };
                 out.push(Event {
@@ -172,6 +186,59 @@ impl Store {
             }
             Ok(out)
         })?)
+    }
+
+    /// Records that the chain says `peer` is revoked (at `revoked_at`,
+    /// found at `now`), with its `peer.revoked` event, the first time only;
+    /// whether this was the first time.
+    pub fn record_revoked(
+        &self,
+        peer: &Address,
+        revoked_at: u64,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let lookup = self.peer_column(peer);
+        let stored = match &self.seal {
+            Some(k) => k.seal(REVOKED, &lookup, &peer.0)?,
+            None => peer.0.to_vec(),
+        };
+        self.write(|tx| {
+            let inserted = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO revoked_peers (lookup, peer, revoked_at)
+                     VALUES (?1, ?2, ?3)",
+                )?
+                .execute(params![&lookup[..], stored, i(revoked_at)])?;
+            if inserted == 1 {
+                let row = tx.last_insert_rowid();
+                tx.prepare_cached(
+                    "INSERT INTO events (kind, at, revoked_peer) VALUES ('peer.revoked', ?1, ?2)",
+                )?
+                .execute(params![i(now), row])?;
+            }
+            Ok(inserted == 1)
+        })
+    }
+
+    /// The peer and its revocation time of `revoked_peers` row `row`.
+    pub fn revoked_peer(&self, row: i64) -> Result<Option<(Address, u64)>, StoreError> {
+        let found: Option<(Vec<u8>, Vec<u8>, i64)> = self.with(|c| {
+            Ok(c.query_row(
+                "SELECT lookup, peer, revoked_at FROM revoked_peers WHERE id = ?1",
+                params![row],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
+        })?;
+        let Some((lookup, peer, revoked_at)) = found else {
+            return Ok(None);
+        };
+        let peer = match &self.seal {
+            Some(k) => k.open(REVOKED, &lookup, &peer)?,
+            None => peer,
+        };
+        let peer: [u8; 20] = fixed(peer, "revoked peer length")?;
+        Ok(Some((Address(peer), u(revoked_at))))
     }
 
     /// The smallest cursor [`Store::events_after`] accepts: every event
@@ -303,5 +370,37 @@ mod tests {
         // All gone: only the last id handed out is still a valid cursor.
         assert!(s.events_after(1, 10).is_err());
         assert_eq!(s.events_after(2, 10).unwrap(), vec![]);
+    }
+
+    #[test]
+    fn a_peer_found_revoked_is_one_event_and_survives_resealing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        let s = Store::open(&path).unwrap();
+        assert!(s.record_revoked(&addr(5), 77, 100).unwrap());
+        // Found again (another lookup, another process): nothing new.
+        assert!(!s.record_revoked(&addr(5), 77, 101).unwrap());
+        assert_eq!(
+            kinds(&s, 0),
+            vec![(EventKind::PeerRevoked, EventSubject::Peer(1))]
+        );
+        assert_eq!(s.revoked_peer(1).unwrap(), Some((addr(5), 77)));
+        assert_eq!(s.revoked_peer(2).unwrap(), None);
+        drop(s);
+        // Opened sealed: the clear ID is resealed and still reads back.
+        let key = crate::seal::StoreKey::derive(
+            &chainmail_core::SecretKey::from_bytes(&[3; 32]).unwrap(),
+        );
+        let s = Store::open_sealed(&path, key).unwrap();
+        assert_eq!(s.revoked_peer(1).unwrap(), Some((addr(5), 77)));
+        assert!(!s.record_revoked(&addr(5), 77, 102).unwrap());
+        assert!(s.record_revoked(&addr(6), 88, 103).unwrap());
+        assert_eq!(s.revoked_peer(2).unwrap(), Some((addr(6), 88)));
+        drop(s);
+        let raw = std::fs::read(&path).unwrap();
+        assert!(
+            !raw.windows(20).any(|w| w == [5; 20] || w == [6; 20]),
+            "a revoked peer's ID in clear"
+        );
     }
 }

@@ -96,15 +96,24 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;",
     // 6: durable events (see `events`): one row per change a subscriber
     // hears about, written in the change's own transaction. A row points at
-    // the message (inbox `seq` or outbox `message_id`), nothing else.
-    "CREATE TABLE events (
-        id         INTEGER PRIMARY KEY AUTOINCREMENT,
-        kind       TEXT NOT NULL CHECK (kind IN ('message.received', 'message.delivered',
-                        'message.rejected', 'message.expired')),
-        at         INTEGER NOT NULL,
-        inbox_seq  INTEGER,
-        message_id BLOB CHECK (message_id IS NULL OR length(message_id) = 16),
-        CHECK ((inbox_seq IS NULL) != (message_id IS NULL))
+    // the message (inbox `seq` or outbox `message_id`) or at the peer found
+    // revoked (`revoked_peers`: once per peer; its tag and, sealed, its ID),
+    // nothing else.
+    "CREATE TABLE revoked_peers (
+        id         INTEGER PRIMARY KEY,
+        lookup     BLOB NOT NULL UNIQUE,
+        peer       BLOB NOT NULL,
+        revoked_at INTEGER NOT NULL
+    );
+    CREATE TABLE events (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind         TEXT NOT NULL CHECK (kind IN ('message.received', 'message.delivered',
+                          'message.rejected', 'message.expired', 'peer.revoked')),
+        at           INTEGER NOT NULL,
+        inbox_seq    INTEGER,
+        message_id   BLOB CHECK (message_id IS NULL OR length(message_id) = 16),
+        revoked_peer INTEGER REFERENCES revoked_peers (id),
+        CHECK ((inbox_seq IS NOT NULL) + (message_id IS NOT NULL) + (revoked_peer IS NOT NULL) = 1)
     );
     CREATE INDEX events_at ON events (at);",
 ];

@@ -144,6 +144,22 @@ impl Store {
                     n += 1;
                 }
             }
+            // Peers found revoked (an unsealed store keeps their ID in clear).
+            let revoked: Vec<(i64, Vec<u8>)> = {
+                let mut stmt = tx.prepare("SELECT id, peer FROM revoked_peers")?;
+                stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_, _>>()?
+            };
+            for (row, peer) in revoked {
+                let peer = address(peer)?;
+                let tag = key.peer_tag(&peer);
+                let sealed = key.seal(super::events::REVOKED, &tag, &peer.0)?;
+                tx.execute(
+                    "UPDATE revoked_peers SET lookup = ?1, peer = ?2 WHERE id = ?3",
+                    params![&tag[..], sealed, row],
+                )?;
+                n += 1;
+            }
             tx.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('peers_tagged', 1)",
                 [],
