@@ -96,16 +96,28 @@ pub const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;",
     // 6: durable events (see `events`): one row per change a subscriber
     // hears about, written in the change's own transaction. A row points at
-    // the message (inbox `seq` or outbox `message_id`) or at the peer found
-    // revoked (`revoked_peers`: once per peer; its tag and, sealed, its ID),
-    // nothing else.
+    // the message (inbox `seq` or outbox `message_id`), nothing else.
+    "CREATE TABLE events (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind       TEXT NOT NULL CHECK (kind IN ('message.received', 'message.delivered',
+                        'message.rejected', 'message.expired')),
+        at         INTEGER NOT NULL,
+        inbox_seq  INTEGER,
+        message_id BLOB CHECK (message_id IS NULL OR length(message_id) = 16),
+        CHECK ((inbox_seq IS NULL) != (message_id IS NULL))
+    );
+    CREATE INDEX events_at ON events (at);",
+    // 7: `peer.revoked` events: a peer found revoked is a `revoked_peers`
+    // row (once per peer: its tag, and its ID sealed), and an event may
+    // point at it. The events table is rebuilt for the new kind and column,
+    // keeping its rows and its AUTOINCREMENT sequence (cursors stay valid).
     "CREATE TABLE revoked_peers (
         id         INTEGER PRIMARY KEY,
         lookup     BLOB NOT NULL UNIQUE,
         peer       BLOB NOT NULL,
         revoked_at INTEGER NOT NULL
     );
-    CREATE TABLE events (
+    CREATE TABLE events_v7 (
         id           INTEGER PRIMARY KEY AUTOINCREMENT,
         kind         TEXT NOT NULL CHECK (kind IN ('message.received', 'message.delivered',
                           'message.rejected', 'message.expired', 'peer.revoked')),
@@ -115,6 +127,12 @@ pub const MIGRATIONS: &[&str] = &[
         revoked_peer INTEGER REFERENCES revoked_peers (id),
         CHECK ((inbox_seq IS NOT NULL) + (message_id IS NOT NULL) + (revoked_peer IS NOT NULL) = 1)
     );
+    INSERT INTO events_v7 (id, kind, at, inbox_seq, message_id)
+        SELECT id, kind, at, inbox_seq, message_id FROM events;
+    DELETE FROM sqlite_sequence WHERE name = 'events_v7';
+    INSERT INTO sqlite_sequence (name, seq) SELECT 'events_v7', seq FROM sqlite_sequence WHERE name = 'events';
+    DROP TABLE events;
+    ALTER TABLE events_v7 RENAME TO events;
     CREATE INDEX events_at ON events (at);",
 ];
 
@@ -224,5 +242,52 @@ mod tests {
         assert_eq!(queued[0].message.body, "queued before");
         assert_eq!(queued[0].message.sent_at, 5);
         assert_eq!(queued[0].attempts, 2);
+    }
+
+    #[test]
+    fn migrates_version_6_events_keeping_every_cursor() {
+        // Events written before migration 7 (some pruned: the sequence is
+        // ahead of the rows) read back with the same ids, and new ones
+        // continue the sequence.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.db");
+        {
+            let mut c = Connection::open(&path).unwrap();
+            let tx = c.transaction().unwrap();
+            for sql in &MIGRATIONS[..6] {
+                tx.execute_batch(sql).unwrap();
+            }
+            tx.pragma_update(None, "user_version", 6).unwrap();
+            for (kind, at) in [
+                ("message.delivered", 1),
+                ("message.rejected", 2),
+                ("message.expired", 3),
+            ] {
+                tx.execute(
+                    "INSERT INTO events (kind, at, message_id) VALUES (?1, ?2, ?3)",
+                    params![kind, at, &[at as u8; 16][..]],
+                )
+                .unwrap();
+            }
+            tx.execute("DELETE FROM events WHERE id = 3", []).unwrap();
+            tx.commit().unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as u32);
+        assert_eq!(s.last_event_id().unwrap(), 3);
+        let ids: Vec<i64> = s
+            .events_after(0, 10)
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, [1, 2]);
+        assert!(
+            s.record_revoked(&chainmail_core::Address([9; 20]), 5, 6)
+                .unwrap()
+        );
+        let e = s.events_after(2, 10).unwrap();
+        assert_eq!((e.len(), e[0].id), (1, 4));
+        assert_eq!(e[0].subject, crate::store::EventSubject::Peer(1));
     }
 }
