@@ -4,8 +4,9 @@
 //! on the chain, delivers over the session kept from the previous send — or
 //! over a new one (key and endpoint lookups, dial, handshake), both are
 //! measured —, waits for Alice to verify and commit it (fsync) and ack, and
-//! marks it delivered. The peers have no equivalent (no store), so the rows
-//! are chainmail's alone.
+//! marks it delivered. Bob is Alice's contact (a stranger's messages are
+//! capped). The peers have no equivalent (no store), so the rows are
+//! chainmail's alone.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -49,10 +50,20 @@ pub fn run(
             .set_endpoint(&Signed::sign(&alice, &registry.domain(), endpoint))
             .await?;
         let alice_id = alice.address();
+        // Bob is Alice's contact: a stranger's messages are capped at the
+        // receiver (issue 13), and this row sends hundreds.
+        let alice_store = Store::open(&dir.join("alice-send.db"))?;
+        alice_store.put_contact(&chainmail_node::contacts::Contact {
+            id: bob.address(),
+            name: Some("bob".into()),
+            verified: false,
+            blocked: false,
+            added_at: crate::chainmail::unix_now(),
+        })?;
         let alice_node = Node::new(
             alice,
             registry.clone(),
-            Store::open(&dir.join("alice-send.db"))?,
+            alice_store,
             NodeOptions {
                 // Every connection comes from 127.0.0.1 here.
                 limits: chainmail_node::limits::Limits {
