@@ -63,15 +63,7 @@ impl Doc {
         for (k, v) in schema.as_object().unwrap() {
             root[k] = v.clone();
         }
-        let validator = jsonschema::validator_for(&root).expect("schema compiles");
-        let errors: Vec<String> = validator
-            .iter_errors(value)
-            .map(|e| format!("{e} at {}", e.instance_path))
-            .collect();
-        assert!(
-            errors.is_empty(),
-            "{what}: {value} is not as documented: {errors:?}"
-        );
+        common::check(&root, &format!("{what}'s documented schema"), value);
     }
 
     /// Checks `result` against the documented result of `method`.

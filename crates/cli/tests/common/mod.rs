@@ -166,7 +166,7 @@ fn schema() -> &'static Value {
 /// against the root schema (which accepts any command's output).
 pub fn assert_schema(def: &str, value: &Value) {
     assert_def(def, value);
-    check(schema(), def, value);
+    check(schema(), "the root schema", value);
 }
 
 /// Checks `value` against `$defs/<def>` only (a part of a command's
@@ -181,10 +181,11 @@ pub fn assert_def(def: &str, value: &Value) {
     let obj = one.as_object_mut().expect("schema object");
     obj.remove("anyOf");
     obj.insert("$ref".into(), Value::String(format!("#/$defs/{def}")));
-    check(&one, def, value);
+    check(&one, &format!("$defs/{def}"), value);
 }
 
-fn check(schema: &Value, def: &str, value: &Value) {
+/// Checks `value` against the JSON Schema `schema`; `what` names it.
+pub fn check(schema: &Value, what: &str, value: &Value) {
     let validator = jsonschema::validator_for(schema).expect("schema compiles");
     let errors: Vec<String> = validator
         .iter_errors(value)
@@ -192,7 +193,7 @@ fn check(schema: &Value, def: &str, value: &Value) {
         .collect();
     assert!(
         errors.is_empty(),
-        "{value} does not match $defs/{def}: {errors:?}"
+        "{value} does not match {what}: {errors:?}"
     );
 }
 
