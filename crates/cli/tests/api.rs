@@ -280,6 +280,7 @@ fn a_python_client_sends_and_streams_events_and_resumes_from_its_cursor() {
     let status = a.call("status", json!({}));
     assert_eq!(status["id"], alice.as_str(), "{status}");
     assert_eq!(status["version"], "chainmail-api/1");
+    assert_eq!(status["trust"], "embedded");
     assert_eq!(status["api"], a_sock.display().to_string());
 
     let sub_b = b.call("subscribe", json!({}));

@@ -195,6 +195,7 @@ impl Api {
             "version": VERSION,
             "id": self.node.address().to_string(),
             "chain": self.chain,
+            "trust": self.trust,
             "listen": self.listen,
             "api": self.socket.display().to_string(),
             "connections": self.node.open_connections(),
