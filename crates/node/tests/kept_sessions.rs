@@ -137,6 +137,13 @@ async fn a_kept_session_does_not_outlive_the_senders_revocation() {
         .unwrap();
     assert_eq!(out.status, SendStatus::Queued, "{:?}", out.reason);
     assert_eq!(alice.node.store().inbox_after(0, 10).unwrap().len(), 1);
+    // Bob's node itself says why: its own ID, checked before the kept
+    // session is used.
+    let reason = out.reason.unwrap();
+    assert!(
+        reason.contains(&format!("this ID {}", bob.id())) && reason.contains("revoked"),
+        "{reason}"
+    );
 
     alice.running.stop().await;
     bob.running.stop().await;

@@ -52,7 +52,22 @@ async fn verify_session_refuses_what_the_cache_would_let_through() {
     }
     let bob_key = new_key();
     register(&reg, &bob_key).await;
-    let bob = common::node(&reg, &bob_key, dir.path(), "bob");
+    // Bob caches statuses too, his own included (for an hour, as a real
+    // node would for its TTL): he still sends after his revocation, and
+    // what is tested is the responders' checks.
+    let bob = node_with(
+        &reg,
+        &bob_key,
+        dir.path(),
+        "bob",
+        NodeOptions {
+            limits: Limits {
+                status_ttl: Duration::from_secs(3600),
+                ..common::test_limits()
+            },
+            ..NodeOptions::default()
+        },
+    );
 
     // While Bob is valid both accept him (so the strict node's chain call
     // says yes to a good request), and both cache his status.

@@ -110,6 +110,16 @@ async fn attempt_inner(
     if let Err(reason) = status.check(node.now()) {
         return Err(DeliveryError::RecipientNotValid { to, reason });
     }
+    // Our own ID too (the cached status will do): a revoked or expired
+    // sender would only have its session refused or, kept, closed at the
+    // recipient's next re-check — say why here instead.
+    let own = node.status(node.address()).await?;
+    if let Err(reason) = own.check(node.now()) {
+        return Err(DeliveryError::SenderNotValid {
+            id: node.address(),
+            reason,
+        });
+    }
     let (mut session, mut fresh) = match kept.and_then(|k| k.reusable(node.now())) {
         Some(session) => {
             debug!(to = %to, "reusing the kept session");

@@ -32,6 +32,17 @@ pub enum DeliveryError {
         /// What the chain says.
         reason: StatusError,
     },
+    /// This node's own ID is not valid on the chain (revoked or expired):
+    /// no peer accepts a session from it, kept or new, so nothing is sent.
+    #[error(
+        "this ID {id} is not valid on the chain ({reason}): nothing is sent from it (`chainmail renew` if it expired)"
+    )]
+    SenderNotValid {
+        /// This node's ID.
+        id: Address,
+        /// What the chain says.
+        reason: StatusError,
+    },
     /// The chain could not be asked (status, key or endpoint).
     #[error("chain lookup failed: {0}")]
     Chain(Arc<ChainError>),
