@@ -27,7 +27,9 @@ pub fn connect(ctx: &Context) -> Option<Daemon<'_>> {
         return None;
     }
     let path = crate::api::socket::path(&settings.home).ok()?;
-    if !path.exists() {
+    // Only a socket of this user is a daemon of ours (nothing else
+    // answering at that path is trusted with a message or a command).
+    if !crate::api::socket::ours(&path) {
         return None;
     }
     let client = ctx

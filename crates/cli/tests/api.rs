@@ -819,6 +819,22 @@ fn the_cli_prints_the_same_through_the_daemon_and_without_it() {
         assert_eq!(through, direct);
     }
     same("alice", &["outbox"], 0);
+    // A link to the daemon's socket is not the daemon: the command does it
+    // itself (and, with no password here, says it needs one).
+    let sock = w.home("alice").join("api.sock");
+    let real = w.home("alice").join("api.real");
+    std::fs::rename(&sock, &real).unwrap();
+    std::os::unix::fs::symlink(&real, &sock).unwrap();
+    let out = common::run(
+        w.cmd("alice")
+            .env_remove("CHAINMAIL_PASSWORD")
+            .args(["--json", "outbox"]),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(common::one_json(&out)["error"]["kind"], "PasswordRequired");
+    std::fs::remove_file(&sock).unwrap();
+    std::fs::rename(&real, &sock).unwrap();
+
     // `contact remove` is not idempotent: each way removes a fresh contact.
     let removed: Vec<Value> = [true, false]
         .into_iter()

@@ -66,7 +66,7 @@ impl RpcError {
         Self::new(
             METHOD_NOT_FOUND,
             "MethodNotFound",
-            format!("no method `{}`", crate::output::printable(method)),
+            format!("no method `{}`", bounded(&crate::output::printable(method))),
             "see crates/cli/schema/api.openrpc.json for the methods",
         )
     }
@@ -76,9 +76,24 @@ impl RpcError {
         Self::new(
             INVALID_PARAMS,
             "InvalidParams",
-            format!("bad params: {}", crate::error::one_line(&why.to_string())),
+            format!(
+                "bad params: {}",
+                bounded(&crate::error::one_line(&why.to_string()))
+            ),
             "see the method's params in crates/cli/schema/api.openrpc.json",
         )
+    }
+}
+
+/// How much of a client's own text an error quotes back.
+const QUOTE_MAX: usize = 200;
+
+/// `text`, cut to [`QUOTE_MAX`] characters (a request of 1 MiB must not
+/// come back as a 1 MiB error).
+fn bounded(text: &str) -> String {
+    match text.char_indices().nth(QUOTE_MAX) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_owned(),
     }
 }
 
@@ -254,6 +269,15 @@ mod tests {
             code(br#"{"jsonrpc":"2.0","id":1,"method":"x","params":[1]}"#),
             INVALID_PARAMS
         );
+        // A client's text is quoted back bounded.
+        let long = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"{}"}}"#,
+            "m".repeat(100_000)
+        );
+        let e = parse_request(long.as_bytes())
+            .map(|r| RpcError::method_not_found(&r.method))
+            .unwrap();
+        assert!(e.message.len() < 300, "{}", e.message.len());
         // The id survives an error after it was read.
         let (id, _) = parse_request(br#"{"jsonrpc":"1.0","id":"a","method":"x"}"#).unwrap_err();
         assert_eq!(id, json!("a"));

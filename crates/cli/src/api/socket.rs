@@ -169,6 +169,12 @@ pub fn bind(path: &Path) -> Result<UnixListener, Failure> {
     Ok(listener)
 }
 
+/// Whether `path` is a socket (not a link to one) owned by this user.
+pub fn ours(path: &Path) -> bool {
+    let euid = rustix::process::geteuid().as_raw();
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket() && m.uid() == euid)
+}
+
 /// Whether the process at the other end runs as this user (`SO_PEERCRED`).
 pub fn same_user(stream: &UnixStream) -> bool {
     let euid = rustix::process::geteuid().as_raw();
