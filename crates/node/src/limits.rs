@@ -1,10 +1,12 @@
-//! The node's resource limits and the per-source rate limiter: what a
-//! stranger on the network can make the node spend before authenticating.
+//! The node's resource limits, the per-source rate limiter (what a
+//! stranger on the network can make the node spend before authenticating)
+//! and the per-peer verification budget (what a registered peer can).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::time::Duration;
 
+use chainmail_core::Address;
 use tokio::time::Instant;
 
 /// Tunable limits of a running node. Defaults are for a personal node.
@@ -69,6 +71,13 @@ pub struct Limits {
     /// acks, and the sender's wait for that ack. Fewer go when their
     /// bodies fill a session frame first; 0 is read as 1.
     pub max_batch: usize,
+    /// Received messages one peer may have verified per second (a token
+    /// bucket per authenticated peer, shared by its sessions); past its
+    /// burst, its next `Deliver` waits before it is verified — that
+    /// session stalls, nobody else does, nothing is refused.
+    pub verify_rate: f64,
+    /// ...and burst (a full 700-signature `Deliver` fits).
+    pub verify_burst: f64,
 }
 
 impl Default for Limits {
@@ -90,6 +99,8 @@ impl Default for Limits {
             stranger_inbox_quota: 200,
             status_cache_entries: 10_000,
             max_batch: 64,
+            verify_rate: 2_000.0,
+            verify_burst: 4_000.0,
         }
     }
 }
@@ -161,9 +172,79 @@ impl RateLimiter {
     }
 }
 
+/// Per-peer budgets of message verification: token buckets that go into
+/// debt, so a peer's concurrent sessions share one budget and each waits
+/// its turn. Keyed by authenticated IDs (each costs a registration), and
+/// bounded all the same.
+#[derive(Debug)]
+pub struct PeerBudget {
+    rate: f64,
+    burst: f64,
+    max_peers: usize,
+    buckets: HashMap<Address, (f64, Instant)>,
+}
+
+impl PeerBudget {
+    /// Budgets of `rate` per second up to `burst`, for `max_peers` peers.
+    pub fn new(rate: f64, burst: f64, max_peers: usize) -> Self {
+        Self {
+            rate: rate.max(f64::MIN_POSITIVE),
+            burst,
+            max_peers,
+            buckets: HashMap::new(),
+        }
+    }
+
+    /// Charges `cost` to `peer` at `now`: how long to wait before doing
+    /// the work (zero within its budget).
+    pub fn charge(&mut self, peer: Address, cost: f64, now: Instant) -> Duration {
+        let (rate, burst) = (self.rate, self.burst);
+        if !self.buckets.contains_key(&peer) && self.buckets.len() >= self.max_peers {
+            // Refilled buckets carry no state.
+            self.buckets.retain(|_, (tokens, at)| {
+                *tokens + now.saturating_duration_since(*at).as_secs_f64() * rate < burst
+            });
+            if self.buckets.len() >= self.max_peers {
+                // No room to remember it: as if its bucket were empty.
+                return Duration::from_secs_f64(cost / rate);
+            }
+        }
+        let (tokens, at) = self.buckets.entry(peer).or_insert((burst, now));
+        let refill = now.saturating_duration_since(*at).as_secs_f64() * rate;
+        *tokens = (*tokens + refill).min(burst) - cost;
+        *at = now;
+        if *tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-*tokens / rate)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_peer_past_its_budget_waits_for_its_debt() {
+        let mut b = PeerBudget::new(100.0, 200.0, 2);
+        let (p, q) = (Address([1; 20]), Address([2; 20]));
+        let t0 = Instant::now();
+        assert_eq!(b.charge(p, 150.0, t0), Duration::ZERO);
+        // 50 left: 150 more is 100 in debt, one second at 100/s.
+        assert_eq!(b.charge(p, 150.0, t0), Duration::from_secs(1));
+        // Its other session waits behind that debt.
+        assert_eq!(b.charge(p, 100.0, t0), Duration::from_secs(2));
+        // Another peer has its own budget.
+        assert_eq!(b.charge(q, 200.0, t0), Duration::ZERO);
+        // Full: a third peer is charged as from an empty bucket.
+        let r = Address([3; 20]);
+        assert_eq!(b.charge(r, 50.0, t0), Duration::from_millis(500));
+        // Later the debts are paid and the buckets refill.
+        let later = t0 + Duration::from_secs(10);
+        assert_eq!(b.charge(p, 200.0, later), Duration::ZERO);
+        assert_eq!(b.charge(r, 50.0, later), Duration::ZERO);
+    }
 
     #[test]
     fn burst_then_refill() {

@@ -183,3 +183,80 @@ async fn a_strangers_messages_stop_at_its_quota_and_stay_queued() {
     chainmail_node::close_idle_sessions(&bob, std::time::Duration::ZERO).await;
     running.stop().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_peer_past_its_verification_budget_waits_and_nobody_else_does() {
+    use chainmail_node::store::OutgoingMessage;
+
+    // Virtual time: Alice verifies 100 messages per second per peer
+    // (burst 100). Bob's 300 queued messages cost his session 2 s of
+    // waiting; Carol's message, sent meanwhile, goes through at once.
+    let w = common::virt::World::new().await;
+    let alice_key = new_key();
+    w.register(&alice_key).await;
+    let alice = w.node_with(
+        &alice_key,
+        "alice",
+        NodeOptions {
+            limits: Limits {
+                verify_rate: 100.0,
+                verify_burst: 100.0,
+                ..test_limits()
+            },
+            ..w.options()
+        },
+    );
+    let running = w.listen(&alice, "alice:7400", false);
+    w.set_endpoint(&alice_key, "alice:7400").await;
+    let bob_key = new_key();
+    w.register(&bob_key).await;
+    let bob = w.node(&bob_key, "bob");
+    let carol_key = new_key();
+    w.register(&carol_key).await;
+    let carol = w.node(&carol_key, "carol");
+    // Bob is a contact: the stranger quota is not what is tested here.
+    alice
+        .store()
+        .put_contact(&contact(bob_key.address(), "bob"))
+        .unwrap();
+    for i in 0..300u16 {
+        let mut message_id = [0u8; 16];
+        message_id[..2].copy_from_slice(&i.to_be_bytes());
+        let m = OutgoingMessage {
+            message_id,
+            from: bob_key.address(),
+            to: alice_key.address(),
+            body: format!("m{i}"),
+            sent_at: w.now(),
+        };
+        bob.store().enqueue(&m, w.now()).unwrap();
+    }
+
+    let started = tokio::time::Instant::now();
+    let flood = tokio::spawn({
+        let (bob, to) = (bob.clone(), alice_key.address());
+        async move { deliver(&bob, to, TIMEOUT).await }
+    });
+    let out = send(&carol, alice_key.address(), "meanwhile", TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(out.status, SendStatus::Delivered, "{:?}", out.reason);
+    assert!(
+        !flood.is_finished(),
+        "Bob's 300 messages went through at once"
+    );
+    let report = flood.await.unwrap();
+    assert!(
+        matches!(report.outcome, DeliveryOutcome::Delivered),
+        "{:?}",
+        report.outcome
+    );
+    assert_eq!(report.delivered.len(), 300);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_secs(2),
+        "Bob waited only {:?} of virtual time",
+        started.elapsed()
+    );
+    assert_eq!(alice.store().inbox_after(0, 1000).unwrap().len(), 301);
+    running.stop().await;
+}

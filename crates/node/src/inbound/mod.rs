@@ -17,7 +17,7 @@ use tokio::sync::{Notify, Semaphore};
 
 pub use listener::{run, serve};
 
-use crate::limits::{Limits, RateLimiter};
+use crate::limits::{Limits, PeerBudget, RateLimiter};
 
 /// What the listening side keeps in the node.
 pub(crate) struct State {
@@ -40,6 +40,8 @@ pub(crate) struct State {
     preauth: Arc<preauth::PreAuth>,
     /// Received messages whose signature was checked (replays are not).
     verified: std::sync::atomic::AtomicU64,
+    /// What each peer may have verified (`Limits::verify_rate`).
+    verify_budget: std::sync::Mutex<PeerBudget>,
 }
 
 impl State {
@@ -61,7 +63,26 @@ impl State {
             )),
             preauth: Arc::new(preauth::PreAuth::new(limits.max_preauth_per_source)),
             verified: std::sync::atomic::AtomicU64::new(0),
+            verify_budget: std::sync::Mutex::new(PeerBudget::new(
+                limits.verify_rate,
+                limits.verify_burst,
+                limits.max_connections.max(1) * 4,
+            )),
         }
+    }
+
+    /// Charges `messages` to verify to `peer`'s budget at `now`: how long
+    /// its session waits first.
+    pub(crate) fn verify_wait(
+        &self,
+        peer: chainmail_core::Address,
+        messages: usize,
+        now: tokio::time::Instant,
+    ) -> std::time::Duration {
+        self.verify_budget
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .charge(peer, messages as f64, now)
     }
 
     /// Takes a chain-lookup token for `source` at `now`: `false` when its

@@ -7,7 +7,7 @@
 //! `Close(SentAtOutOfWindow)`.
 
 use chainmail_core::wire::{Ack, CloseReason, Deliver, VerifiedMessage, Wire, sent_at_in_window};
-use tracing::info;
+use tracing::{debug, info};
 
 use super::connection::{ConnectionError, ended, send_close};
 use super::recheck::SessionStatus;
@@ -40,6 +40,17 @@ pub(super) async fn receive(
     // signature being checked, so a replayed `Deliver` costs lookups only.
     let ids: Vec<[u8; 16]> = deliver.messages.iter().map(|e| e.id).collect();
     let seen = node.db(move |s| s.seen_ids(&from, &ids)).await?;
+    // The peer's verification budget: past it, this session waits (the
+    // others, and other peers, go on) — a registered peer cannot keep a
+    // core busy with signatures.
+    let unseen = deliver.messages.len().saturating_sub(seen.len());
+    let wait = node
+        .inbound()
+        .verify_wait(from, unseen, node.clock().instant());
+    if !wait.is_zero() {
+        debug!(peer = %from, ?wait, "over its verification budget; waiting");
+        tokio::time::sleep(wait).await;
+    }
     // The core checks `from` is the peer this session authenticated, `to`
     // is us, and every new message's signature (each, or the batch's over
     // the Merkle root) is the peer's — off the async workers: a frame can
