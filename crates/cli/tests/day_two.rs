@@ -560,3 +560,56 @@ fn bad_day_two_inputs_are_named() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(one_json(&out)["error"]["kind"], "PasswordRequired");
 }
+
+/// A home that submits its own `register --sign-only` file keeps the
+/// revocation for that chain, as `register` does; a relayer's home, which
+/// holds another identity, keeps none and is asked for nothing.
+#[test]
+fn submitting_ones_own_register_file_keeps_its_revocation() {
+    let w = World::new();
+    let id = w.json_ok("alice", &["init"], "identity")["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    w.json_ok("relayer", &["init"], "identity");
+    // As if `init` had run for another chain: no revocation for this one.
+    for f in common::revocations(&w.home("alice")) {
+        std::fs::remove_file(f).unwrap();
+    }
+    let out = run(w.cmd("alice").args(["register", "--sign-only"]));
+    assert_eq!(out.status.code(), Some(0));
+    let file = w.dir.path().join("cert.json");
+    std::fs::write(&file, &out.stdout).unwrap();
+
+    // Bob's relayer home submits Alice's first: it keeps nothing, and,
+    // with no password in its environment, asks for none.
+    let before = common::revocations(&w.home("relayer"));
+    let out = run(w.cmd("relayer").env_remove("CHAINMAIL_PASSWORD").args([
+        "--json",
+        "submit",
+        file.to_str().unwrap(),
+    ]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(common::revocations(&w.home("relayer")), before);
+
+    // Alice submits it herself (already on chain: success): now she keeps
+    // the revocation for this chain, and it revokes her ID without the key.
+    let r = w.json_ok("alice", &["submit", file.to_str().unwrap()], "submit");
+    assert_eq!(r["already_on_chain"], true, "{r}");
+    let saved = w.revocation("alice");
+    let copy = w.dir.path().join("offline.json");
+    std::fs::copy(&saved, &copy).unwrap();
+    std::fs::remove_dir_all(w.home("alice")).unwrap();
+    w.json_ok(
+        "relayer",
+        &["revoke", "--yes", "--from-file", copy.to_str().unwrap()],
+        "submit",
+    );
+    let l = w.json_ok("relayer", &["lookup", &id], "lookup");
+    assert!(l["revoked_at"].is_u64(), "{l}");
+}

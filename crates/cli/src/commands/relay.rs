@@ -113,9 +113,50 @@ pub fn submit(ctx: &Context, file: &Path, only: Option<Action>) -> Result<u8, Fa
             }
         };
         drop(spin); // cleared before the report is printed
+        if let Payload::Register { certificate, .. } = &f.payload {
+            save_own_revocation(ctx, &domain, certificate.payload.id);
+        }
         output::print(&report, ctx.json());
         Ok(exit::OK)
     })
+}
+
+/// When the certificate just submitted is this home's own (its
+/// `--sign-only` file, the gas paid by someone else's key), keeps its
+/// revocation for this chain as `register` does. The keystore's clear
+/// `address` says whose home this is, so a relayer's home is never asked
+/// for a password; the key is unlocked as usual (CHAINMAIL_PASSWORD or the
+/// terminal), and if it cannot be, a note says how to make one.
+fn save_own_revocation(ctx: &Context, domain: &Domain, id: Address) {
+    let settings = ctx.settings();
+    if signed_file::revocation_for_domain(settings, domain).is_some()
+        || keystore_address(&settings.home.keystore()) != Some(id)
+    {
+        return;
+    }
+    match ctx.identity() {
+        Ok(secret) => signed_file::save_revocation(settings, domain, secret),
+        Err(e) if !settings.json => eprintln!(
+            "note: no revocation certificate saved for chain {} ({}): while the key is at hand, \
+             `chainmail revoke --sign-only > FILE` signs one",
+            domain.chain_id,
+            e.line()
+        ),
+        Err(e) => tracing::warn!(error = %e.line(), "no revocation certificate saved"),
+    }
+}
+
+/// The `address` a V3 keystore file names in clear, if it is one.
+fn keystore_address(path: &Path) -> Option<Address> {
+    // A keystore is a few hundred bytes: anything much larger is not one.
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.len() > 64 * 1024 {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+    let text = v["address"].as_str()?;
+    let bytes = hex::decode(text.strip_prefix("0x").unwrap_or(text)).ok()?;
+    Some(Address(bytes.try_into().ok()?))
 }
 
 async fn submit_register(
