@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use chainmail_core::Address;
+use chainmail_node::store::Store;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -131,21 +132,28 @@ impl Api {
                         .map_err(Failure::from)?;
                 to_value(messaging::send_report(outcome))
             }
+            // Pages of up to 500 bodies of 32,000 bytes: read off the async
+            // workers, which the node's sessions share.
             "inbox" => {
                 let p: InboxParams = params(p)?;
                 let limit = limit(p.limit, DEFAULT_INBOX_LIMIT, messaging::INBOX_PAGE)?;
-                self.inbox(p.after, limit, p.filter)
+                let store = store.clone();
+                blocking(move || inbox_page(&store, p.after, limit, p.filter)).await
             }
             "outbox" => {
                 let p: OutboxParams = params(p)?;
                 let limit = limit(p.limit, messaging::OUTBOX_LIMIT, messaging::OUTBOX_LIMIT)?;
-                let messages = store
-                    .outbox(limit)
-                    .map_err(Failure::from)?
-                    .into_iter()
-                    .map(messaging::outbox_report)
-                    .collect();
-                to_value(OutboxReport { messages })
+                let store = store.clone();
+                blocking(move || {
+                    let messages = store
+                        .outbox(limit)
+                        .map_err(Failure::from)?
+                        .into_iter()
+                        .map(messaging::outbox_report)
+                        .collect();
+                    to_value(OutboxReport { messages })
+                })
+                .await
             }
             "lookup" => {
                 let p: IdParams = params(p)?;
@@ -204,40 +212,53 @@ impl Api {
             "cursor": cursor,
         }))
     }
+}
 
-    /// Up to `limit` messages with `seq > after` passing `filter`, and the
-    /// `after` of the next page (the last row read, shown or not).
-    fn inbox(&self, mut after: i64, limit: u32, filter: Filter) -> Result<Value, RpcError> {
-        let store = self.node.store();
-        let names = messaging::Names::new(store);
-        let mut messages = Vec::new();
-        while messages.len() < limit as usize {
-            let page = store
-                .inbox_after(after, messaging::INBOX_PAGE)
-                .map_err(Failure::from)?;
-            let Some(last) = page.last() else { break };
-            let end = last.seq;
-            for entry in &page {
-                let m = names.report(entry);
-                after = entry.seq;
-                let keep = match filter {
-                    Filter::All => true,
-                    Filter::Requests => m.contact.is_none(),
-                    Filter::Contacts => m.contact.is_some(),
-                };
-                if keep {
-                    messages.push(m);
-                    if messages.len() == limit as usize {
-                        break;
-                    }
+/// Runs `f` on the blocking pool.
+async fn blocking(
+    f: impl FnOnce() -> Result<Value, RpcError> + Send + 'static,
+) -> Result<Value, RpcError> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
+        Err(Failure::new("Internal", format!("a task failed: {e}"), "report this bug").into())
+    })
+}
+
+/// Up to `limit` messages with `seq > after` passing `filter`, and the
+/// `after` of the next page (the last row read, shown or not).
+fn inbox_page(
+    store: &Store,
+    mut after: i64,
+    limit: u32,
+    filter: Filter,
+) -> Result<Value, RpcError> {
+    let names = messaging::Names::new(store);
+    let mut messages = Vec::new();
+    while messages.len() < limit as usize {
+        let page = store
+            .inbox_after(after, messaging::INBOX_PAGE)
+            .map_err(Failure::from)?;
+        let Some(last) = page.last() else { break };
+        let end = last.seq;
+        for entry in &page {
+            let m = names.report(entry);
+            after = entry.seq;
+            let keep = match filter {
+                Filter::All => true,
+                Filter::Requests => m.contact.is_none(),
+                Filter::Contacts => m.contact.is_some(),
+            };
+            if keep {
+                messages.push(m);
+                if messages.len() == limit as usize {
+                    break;
                 }
             }
-            if after != end {
-                break;
-            }
         }
-        let mut v = to_value(InboxReport { messages })?;
-        v["next_after"] = json!(after);
-        Ok(v)
+        if after != end {
+            break;
+        }
     }
+    let mut v = to_value(InboxReport { messages })?;
+    v["next_after"] = json!(after);
+    Ok(v)
 }
