@@ -495,6 +495,21 @@ fn bad_clients_get_errors_or_are_dropped_and_delivery_goes_on() {
     assert_eq!(read_json(&mut r)["id"], 10);
     drop((s, r));
 
+    // A client that half-closes after its request (as `socat` does at the
+    // end of its input) still gets the answer, even to a `send`.
+    let (mut s, mut r) = raw(&b_sock);
+    let req = json!({ "jsonrpc": "2.0", "id": 3, "method": "send",
+        "params": { "to": alice, "body": "half-closed", "timeout": 30 } });
+    s.write_all(format!("{req}\n").as_bytes()).unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let v = read_json(&mut r);
+    assert_eq!(
+        (v["id"].clone(), v["result"]["status"].clone()),
+        (json!(3), json!("delivered")),
+        "{v}"
+    );
+    drop((s, r));
+
     // 100 clients connect and leave, some mid-request.
     for i in 0..100 {
         let (mut s, mut r) = raw(&b_sock);

@@ -226,10 +226,11 @@ async fn client(
         room: Arc::new(Semaphore::new(MAX_QUEUED_BYTES)),
         dropped,
     };
+    // Requests being answered; the subscription apart (it never ends).
     let mut tasks = JoinSet::new();
+    let mut subscription: Option<tokio::task::JoinHandle<()>> = None;
     let writer = tokio::spawn(write_lines(wr, rx, dropped_rx));
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-    let mut subscribed = false;
     let mut reader = BufReader::new(rd);
     let mut buf = Vec::new();
     loop {
@@ -263,19 +264,18 @@ async fn client(
             }
         };
         if request.method == "subscribe" {
-            let result = if subscribed {
+            let result = if subscription.is_some() {
                 Err(RpcError::invalid_request(
                     "this connection is subscribed already",
                 ))
             } else {
                 subscribe(&api, request.params, &head).map(|cursor| {
-                    subscribed = true;
-                    tasks.spawn(stream_events(
+                    subscription = Some(tokio::spawn(stream_events(
                         api.clone(),
                         cursor,
                         head.clone(),
                         queue.clone(),
-                    ));
+                    )));
                     json!({ "cursor": cursor })
                 })
             };
@@ -296,9 +296,18 @@ async fn client(
             drop(permit);
         });
     }
-    // The client is gone: its requests still running stop (a `send` cut
-    // short stays in the outbox, delivered by the worker), then the writer
-    // drains what was queued.
+    // The client sends no more (it closed, or only half-closed as `socat`
+    // does after its last line): what it asked is still answered, unless
+    // the connection is gone for good (the writer ended), which cuts the
+    // requests short — a `send` cut short stays in the outbox, delivered by
+    // the worker. Then the writer drains what was queued.
+    if let Some(s) = subscription {
+        s.abort();
+    }
+    tokio::select! {
+        () = async { while tasks.join_next().await.is_some() {} } => {}
+        () = queue.tx.closed() => {}
+    }
     tasks.shutdown().await;
     drop(queue);
     let _ = writer.await;
