@@ -173,6 +173,21 @@ pub enum ChainError {
         /// What did not match.
         what: String,
     },
+    /// The provider's latest block is older than the freshness bound: its
+    /// view could hide a recent revocation, so nothing it says is used.
+    #[error(
+        "the Ethereum node at {provider} serves a stale view: its latest block ({block}) is {age_secs} s behind this machine's clock (the bound is {max_secs} s); nothing it said was used — use a provider that keeps up, check this machine's clock, or for a local chain that mines only on transactions raise max_head_age_secs in config.toml (0: no bound)"
+    )]
+    StaleChainView {
+        /// The node, by its URL without path, query or credentials.
+        provider: String,
+        /// Its latest block.
+        block: u64,
+        /// How far behind the local clock that block is.
+        age_secs: u64,
+        /// The bound.
+        max_secs: u64,
+    },
     /// The chain or registry is not the one this home pinned on first use
     /// (config.toml's `[pin]`): nothing was signed or sent.
     #[error(

@@ -20,7 +20,9 @@ pub use embedded::EmbeddedRegistry;
 pub use error::{ChainError, ContractError};
 pub use pin::ChainPin;
 pub use registry::{EndpointRecord, Registry, TxOutcome};
-pub use rpc::{DEFAULT_MAX_FEE_PER_GAS, DEFAULT_MAX_GAS, GWEI, RpcOptions, RpcRegistry};
+pub use rpc::{
+    DEFAULT_MAX_FEE_PER_GAS, DEFAULT_MAX_GAS, DEFAULT_MAX_HEAD_AGE, GWEI, RpcOptions, RpcRegistry,
+};
 pub use spec::ChainSpec;
 
 /// Opens a registry.

@@ -49,7 +49,16 @@ pub struct RpcOptions {
     /// ([`ChainError::ChainMismatch`]). `None`: nothing pinned yet (the
     /// caller records [`RpcRegistry::pin`] on this first use).
     pub pin: Option<ChainPin>,
+    /// How far behind the local clock the latest block may be; an older
+    /// head is [`ChainError::StaleChainView`]: a provider serving an old
+    /// view could hide a recent revocation. `None`: no bound (a local dev
+    /// chain that mines only on transactions).
+    pub max_head_age: Option<Duration>,
 }
+
+/// Default [`RpcOptions::max_head_age`]: 10 minutes (public chains make a
+/// block every few seconds).
+pub const DEFAULT_MAX_HEAD_AGE: Duration = Duration::from_secs(600);
 
 /// Default [`RpcOptions::max_fee_per_gas`]: 300 gwei (well above ordinary
 /// prices on mainnet and rollups, far below what would drain a payer).
@@ -69,6 +78,7 @@ impl Default for RpcOptions {
             max_fee_per_gas: DEFAULT_MAX_FEE_PER_GAS,
             max_gas: DEFAULT_MAX_GAS,
             pin: None,
+            max_head_age: Some(DEFAULT_MAX_HEAD_AGE),
         }
     }
 }
@@ -333,7 +343,7 @@ impl RpcRegistry {
             chain_id,
             verifying_contract: registry,
         };
-        let verifier = Verifier::connect(&provider, &shown, &domain).await?;
+        let verifier = Verifier::connect(&provider, &shown, &domain, options.max_head_age).await?;
         let observed = ChainPin {
             chain_id,
             genesis_hash,

@@ -82,6 +82,11 @@ impl Settings {
                     u128::from(g).saturating_mul(chainmail_chain::GWEI)
                 }),
             max_gas: self.config.gas_limit.unwrap_or(defaults.max_gas),
+            max_head_age: match self.config.max_head_age_secs {
+                None => defaults.max_head_age,
+                Some(0) => None,
+                Some(s) => Some(std::time::Duration::from_secs(s)),
+            },
             ..defaults
         }
     }

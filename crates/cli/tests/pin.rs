@@ -178,3 +178,56 @@ fn a_home_that_never_used_a_chain_pins_it_once() {
         assert_eq!(first[field], second[field], "{field}");
     }
 }
+
+/// A provider whose latest block is an hour behind this machine's clock
+/// (anvil started with its genesis an hour back, every block after keeping
+/// that lag) serves a stale view: refused by name (`StaleChainView`),
+/// nothing used; a home that raises the bound (config.toml
+/// `max_head_age_secs`) for such a chain uses it.
+#[test]
+fn a_stale_chain_view_is_refused_by_name() {
+    let hour_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 3600;
+    let (_anvil, url) = start_anvil_with(&["--timestamp", &hour_ago.to_string()]);
+    let w = World::rpc(&url, "", ANVIL_KEY);
+    let config = |name: &str, text: &str| {
+        std::fs::create_dir_all(w.home(name)).unwrap();
+        std::fs::write(w.home(name).join("config.toml"), text).unwrap();
+    };
+    config("deployer", "max_head_age_secs = 0\n");
+    let out = run(w
+        .cmd("deployer")
+        .env_remove("CHAINMAIL_REGISTRY")
+        .args(["--json", "deploy"]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let registry = one_json(&out)["address"].as_str().unwrap().to_owned();
+
+    let lookup = |name: &str| {
+        let mut c = w.cmd(name);
+        c.env("CHAINMAIL_REGISTRY", &registry);
+        c
+    };
+    let id = "0x000000000000000000000000000000000000dEaD";
+    let message = refused(&mut lookup("strict"), &["lookup", id], "StaleChainView");
+    assert!(
+        message.contains("behind this machine's clock (the bound is 600 s)"),
+        "{message}"
+    );
+    config("lenient", "max_head_age_secs = 7200\n");
+    let out = run(lookup("lenient").args(["--json", "lookup", id]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_schema("lookup", &one_json(&out));
+}

@@ -75,6 +75,10 @@ pub struct Config {
     pub max_fee_gwei: Option<u64>,
     /// The most gas one transaction may use on rpc chains.
     pub gas_limit: Option<u64>,
+    /// How far behind this machine's clock an rpc chain's latest block may
+    /// be, in seconds (default 600; 0: no bound, for a local chain that
+    /// mines only on transactions).
+    pub max_head_age_secs: Option<u64>,
     /// The rpc chain this home is pinned to (a table: it comes last).
     pub pin: Option<Pin>,
 }

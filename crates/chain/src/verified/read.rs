@@ -24,6 +24,8 @@ pub(crate) struct Verifier {
     code_hash: B256,
     /// The node, named by its redacted URL.
     url: String,
+    /// The oldest head accepted, behind the local clock.
+    max_head_age: Option<std::time::Duration>,
 }
 
 impl Verifier {
@@ -41,12 +43,14 @@ impl Verifier {
         provider: &DynProvider,
         url: &str,
         domain: &Domain,
+        max_head_age: Option<std::time::Duration>,
     ) -> Result<Verifier, ChainError> {
         let registry = domain.verifying_contract;
         let mut v = Verifier {
             registry: to_alloy(registry),
             code_hash: B256::ZERO,
             url: url.to_string(),
+            max_head_age,
         };
         let header = v.latest_header(provider).await?;
         let resp = provider
@@ -96,7 +100,22 @@ impl Verifier {
             .await
             .map_err(|e| map_rpc(e, &self.url, None))?
             .ok_or_else(|| ChainError::InvalidData("the node has no latest block".into()))?;
-        check_header(&block.header, None).map_err(|m| self.mismatch(m))
+        let header = check_header(&block.header, None).map_err(|m| self.mismatch(m))?;
+        if let Some(max) = self.max_head_age {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let age = now.saturating_sub(header.timestamp);
+            if age > max.as_secs() {
+                return Err(ChainError::StaleChainView {
+                    provider: self.url.clone(),
+                    block: header.number,
+                    age_secs: age,
+                    max_secs: max.as_secs(),
+                });
+            }
+        }
+        Ok(header)
     }
 
     /// The words of `slots` in the registry's storage at `header`, proven.

@@ -125,6 +125,7 @@ impl Kind for ChainError {
             ChainError::FeeTooHigh { .. } => "FeeTooHigh",
             ChainError::ChainMismatch { .. } => "ChainMismatch",
             ChainError::NoDeployer { .. } => "NoDeployer",
+            ChainError::StaleChainView { .. } => "StaleChainView",
             _ => "ChainError",
         }
     }
@@ -146,7 +147,9 @@ impl Kind for ChainError {
                 "if the network really costs that much, raise --max-fee GWEI (or max_fee_gwei / gas_limit in config.toml); else use another RPC provider"
             }
             // The messages say what to do.
-            ChainError::ChainMismatch { .. } | ChainError::NoDeployer { .. } => "",
+            ChainError::ChainMismatch { .. }
+            | ChainError::NoDeployer { .. }
+            | ChainError::StaleChainView { .. } => "",
             ChainError::Dropped { .. } | ChainError::Reverted { .. } => {
                 "retry; `chainmail lookup` shows what the chain holds"
             }
@@ -178,7 +181,8 @@ impl Kind for ChainError {
             | ChainError::Rpc(_)
             | ChainError::FeeTooHigh { .. }
             | ChainError::ChainMismatch { .. }
-            | ChainError::NoDeployer { .. } => exit::ERROR,
+            | ChainError::NoDeployer { .. }
+            | ChainError::StaleChainView { .. } => exit::ERROR,
             _ => exit::ERROR,
         }
     }
