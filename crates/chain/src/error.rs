@@ -188,6 +188,20 @@ pub enum ChainError {
         /// The bound.
         max_secs: u64,
     },
+    /// The provider's latest block is dated more than 300 s after this
+    /// machine's clock: one of the two is wrong, and chainmail stamps what
+    /// it signs with the local clock.
+    #[error(
+        "the latest block ({block}) the Ethereum node at {provider} serves is dated {ahead_secs} s after this machine's clock (the bound is 300 s); nothing it said was used — set this machine's clock right (NTP), or use another provider"
+    )]
+    ClockSkew {
+        /// The node, by its URL without path, query or credentials.
+        provider: String,
+        /// Its latest block.
+        block: u64,
+        /// How far ahead of the local clock that block is.
+        ahead_secs: u64,
+    },
     /// The chain or registry is not the one this home pinned on first use
     /// (config.toml's `[pin]`): nothing was signed or sent.
     #[error(

@@ -21,7 +21,8 @@ pub use error::{ChainError, ContractError};
 pub use pin::ChainPin;
 pub use registry::{EndpointRecord, Registry, TxOutcome};
 pub use rpc::{
-    DEFAULT_MAX_FEE_PER_GAS, DEFAULT_MAX_GAS, DEFAULT_MAX_HEAD_AGE, GWEI, RpcOptions, RpcRegistry,
+    DEFAULT_MAX_FEE_PER_GAS, DEFAULT_MAX_GAS, DEFAULT_MAX_HEAD_AGE, GWEI, LocalClock,
+    MAX_CLOCK_SKEW, RpcOptions, RpcRegistry,
 };
 pub use spec::ChainSpec;
 

@@ -54,7 +54,45 @@ pub struct RpcOptions {
     /// view could hide a recent revocation. `None`: no bound (a local dev
     /// chain that mines only on transactions).
     pub max_head_age: Option<Duration>,
+    /// This machine's clock: expiry, the freshness bound and the skew bound
+    /// are judged by it (tests that move anvil's time move it too).
+    pub clock: LocalClock,
 }
+
+/// The local clock an rpc backend judges by: the system clock, or one a
+/// test moves with the chain's time.
+#[derive(Clone, Default)]
+pub struct LocalClock(Option<crate::embedded::Clock>);
+
+impl LocalClock {
+    /// A clock reading `f` (Unix seconds).
+    pub fn from_fn(f: crate::embedded::Clock) -> Self {
+        LocalClock(Some(f))
+    }
+
+    /// Unix seconds now.
+    pub fn now(&self) -> u64 {
+        match &self.0 {
+            Some(f) => f(),
+            None => unix_now(),
+        }
+    }
+}
+
+impl std::fmt::Debug for LocalClock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "LocalClock(custom)"
+        } else {
+            "LocalClock(system)"
+        })
+    }
+}
+
+/// How far ahead of the local clock a verified block may be: further is
+/// [`ChainError::ClockSkew`] (this machine's clock or the chain is wrong,
+/// and what chainmail signs is stamped by the local clock).
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(300);
 
 /// Default [`RpcOptions::max_head_age`]: 10 minutes (public chains make a
 /// block every few seconds).
@@ -79,6 +117,7 @@ impl Default for RpcOptions {
             max_gas: DEFAULT_MAX_GAS,
             pin: None,
             max_head_age: Some(DEFAULT_MAX_HEAD_AGE),
+            clock: LocalClock::default(),
         }
     }
 }
@@ -343,7 +382,14 @@ impl RpcRegistry {
             chain_id,
             verifying_contract: registry,
         };
-        let verifier = Verifier::connect(&provider, &shown, &domain, options.max_head_age).await?;
+        let verifier = Verifier::connect(
+            &provider,
+            &shown,
+            &domain,
+            options.max_head_age,
+            options.clock.clone(),
+        )
+        .await?;
         let observed = ChainPin {
             chain_id,
             genesis_hash,
@@ -529,7 +575,9 @@ impl Registry for RpcRegistry {
     /// node serving an old block cannot make an expired certificate valid.
     async fn is_valid(&self, id: Address) -> Result<bool, ChainError> {
         let (status, header) = self.verifier.status(&self.provider, id).await?;
-        Ok(status.check(header.timestamp.max(unix_now())).is_ok())
+        Ok(status
+            .check(header.timestamp.max(self.verifier.clock().now()))
+            .is_ok())
     }
 
     async fn public_key_at(&self, id: Address, block: u64) -> Result<PublicKey, ChainError> {
@@ -569,7 +617,7 @@ impl Registry for RpcRegistry {
     /// proof-checked views are judged at.
     async fn now(&self) -> Result<u64, ChainError> {
         let header = self.verifier.latest_header(&self.provider).await?;
-        Ok(header.timestamp.max(unix_now()))
+        Ok(header.timestamp.max(self.verifier.clock().now()))
     }
 }
 

@@ -231,3 +231,52 @@ fn a_stale_chain_view_is_refused_by_name() {
     );
     assert_schema("lookup", &one_json(&out));
 }
+
+/// A chain whose latest block is dated an hour after this machine's clock
+/// (anvil's time moved on with `evm_increaseTime`): one of the two clocks is
+/// wrong, and chainmail stamps what it signs with the local one — refused
+/// by name (`ClockSkew`), nothing used.
+#[test]
+fn a_chain_ahead_of_the_local_clock_is_refused_by_name() {
+    let (_anvil, url) = start_anvil();
+    let w = World::rpc(&url, "", ANVIL_KEY);
+    let out = run(w
+        .cmd("deployer")
+        .env_remove("CHAINMAIL_REGISTRY")
+        .args(["--json", "deploy"]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let id = "0x000000000000000000000000000000000000dEaD";
+    let out = run(w
+        .cmd("alice")
+        .env_remove("CHAINMAIL_REGISTRY")
+        .args(["--json", "lookup", id]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for (method, arg) in [("evm_increaseTime", Some("3600")), ("evm_mine", None)] {
+        let out = Command::new(foundry_binary("cast"))
+            .args(["rpc", "--rpc-url", &url, method])
+            .args(arg)
+            .output()
+            .expect("cast runs");
+        assert!(
+            out.status.success(),
+            "{method}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let message = refused(
+        w.cmd("alice").env_remove("CHAINMAIL_REGISTRY"),
+        &["lookup", id],
+        "ClockSkew",
+    );
+    assert!(message.contains("after this machine's clock"), "{message}");
+}

@@ -14,7 +14,7 @@ use super::{Mismatch, code, verify_account, verify_registry_slots};
 use crate::contract::to_alloy;
 use crate::error::ChainError;
 use crate::registry::EndpointRecord;
-use crate::rpc::map_rpc;
+use crate::rpc::{LocalClock, MAX_CLOCK_SKEW, map_rpc};
 
 /// Proof-checked reads of one registry through one node.
 pub(crate) struct Verifier {
@@ -26,6 +26,8 @@ pub(crate) struct Verifier {
     url: String,
     /// The oldest head accepted, behind the local clock.
     max_head_age: Option<std::time::Duration>,
+    /// The local clock.
+    clock: LocalClock,
 }
 
 impl Verifier {
@@ -44,6 +46,7 @@ impl Verifier {
         url: &str,
         domain: &Domain,
         max_head_age: Option<std::time::Duration>,
+        clock: LocalClock,
     ) -> Result<Verifier, ChainError> {
         let registry = domain.verifying_contract;
         let mut v = Verifier {
@@ -51,6 +54,7 @@ impl Verifier {
             code_hash: B256::ZERO,
             url: url.to_string(),
             max_head_age,
+            clock,
         };
         let header = v.latest_header(provider).await?;
         let resp = provider
@@ -85,6 +89,11 @@ impl Verifier {
         Ok(v)
     }
 
+    /// The local clock the views are judged by.
+    pub(crate) fn clock(&self) -> &LocalClock {
+        &self.clock
+    }
+
     /// The registry's code hash: this build's, proven at connect.
     pub(crate) fn code_hash(&self) -> B256 {
         self.code_hash
@@ -101,10 +110,16 @@ impl Verifier {
             .map_err(|e| map_rpc(e, &self.url, None))?
             .ok_or_else(|| ChainError::InvalidData("the node has no latest block".into()))?;
         let header = check_header(&block.header, None).map_err(|m| self.mismatch(m))?;
+        let now = self.clock.now();
+        let ahead = header.timestamp.saturating_sub(now);
+        if ahead > MAX_CLOCK_SKEW.as_secs() {
+            return Err(ChainError::ClockSkew {
+                provider: self.url.clone(),
+                block: header.number,
+                ahead_secs: ahead,
+            });
+        }
         if let Some(max) = self.max_head_age {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs());
             let age = now.saturating_sub(header.timestamp);
             if age > max.as_secs() {
                 return Err(ChainError::StaleChainView {

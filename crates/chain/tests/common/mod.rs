@@ -152,8 +152,9 @@ impl Anvil {
 pub enum TimeControl {
     /// Offset added to the system clock of the embedded chain.
     Clock(Arc<AtomicU64>),
-    /// anvil's `evm_increaseTime`.
-    Anvil(String),
+    /// anvil's `evm_increaseTime`, and the same offset on the backend's
+    /// local clock (so the chain is not "ahead" of it: `ClockSkew`).
+    Anvil(String, Arc<AtomicU64>),
 }
 
 /// One backend under test.
@@ -195,13 +196,18 @@ impl Backend {
         let anvil = Anvil::start().await;
         let payer = SecretKey::from_bytes(&ANVIL_KEY_0).unwrap();
         let (address, _) = chainmail_chain::deploy(&anvil.url, &payer).await.unwrap();
-        let reg = RpcRegistry::connect(&anvil.url, address, Some(&payer), RpcOptions::default())
+        let offset = Arc::new(AtomicU64::new(0));
+        let options = RpcOptions {
+            clock: chainmail_chain::LocalClock::from_fn(offset_clock(offset.clone())),
+            ..RpcOptions::default()
+        };
+        let reg = RpcRegistry::connect(&anvil.url, address, Some(&payer), options)
             .await
             .unwrap();
         Backend {
             name: "rpc",
             reg: Arc::new(reg),
-            time: TimeControl::Anvil(anvil.url.clone()),
+            time: TimeControl::Anvil(anvil.url.clone(), offset),
             anvil: Some(anvil),
             dir: None,
         }
@@ -213,7 +219,8 @@ impl Backend {
             TimeControl::Clock(offset) => {
                 offset.fetch_add(secs, Ordering::SeqCst);
             }
-            TimeControl::Anvil(url) => {
+            TimeControl::Anvil(url, offset) => {
+                offset.fetch_add(secs, Ordering::SeqCst);
                 let p = ProviderBuilder::new().connect_http(url.parse().unwrap());
                 let _: serde_json::Value = p
                     .raw_request("evm_increaseTime".into(), (secs,))

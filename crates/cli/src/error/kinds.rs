@@ -126,6 +126,7 @@ impl Kind for ChainError {
             ChainError::ChainMismatch { .. } => "ChainMismatch",
             ChainError::NoDeployer { .. } => "NoDeployer",
             ChainError::StaleChainView { .. } => "StaleChainView",
+            ChainError::ClockSkew { .. } => "ClockSkew",
             _ => "ChainError",
         }
     }
@@ -149,7 +150,8 @@ impl Kind for ChainError {
             // The messages say what to do.
             ChainError::ChainMismatch { .. }
             | ChainError::NoDeployer { .. }
-            | ChainError::StaleChainView { .. } => "",
+            | ChainError::StaleChainView { .. }
+            | ChainError::ClockSkew { .. } => "",
             ChainError::Dropped { .. } | ChainError::Reverted { .. } => {
                 "retry; `chainmail lookup` shows what the chain holds"
             }
@@ -182,7 +184,8 @@ impl Kind for ChainError {
             | ChainError::FeeTooHigh { .. }
             | ChainError::ChainMismatch { .. }
             | ChainError::NoDeployer { .. }
-            | ChainError::StaleChainView { .. } => exit::ERROR,
+            | ChainError::StaleChainView { .. }
+            | ChainError::ClockSkew { .. } => exit::ERROR,
             _ => exit::ERROR,
         }
     }
