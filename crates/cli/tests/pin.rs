@@ -179,6 +179,18 @@ fn a_home_that_never_used_a_chain_pins_it_once() {
     }
 }
 
+/// Runs `--json ARGS` and expects exit 0; returns its JSON line.
+fn succeeds(cmd: &mut Command, args: &[&str]) -> serde_json::Value {
+    let out = run(cmd.arg("--json").args(args));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    one_json(&out)
+}
+
 /// A provider whose latest block is an hour behind this machine's clock
 /// (anvil started with its genesis an hour back, every block after keeping
 /// that lag) serves a stale view: refused by name (`StaleChainView`),
@@ -198,17 +210,13 @@ fn a_stale_chain_view_is_refused_by_name() {
         std::fs::write(w.home(name).join("config.toml"), text).unwrap();
     };
     config("deployer", "max_head_age_secs = 0\n");
-    let out = run(w
-        .cmd("deployer")
-        .env_remove("CHAINMAIL_REGISTRY")
-        .args(["--json", "deploy"]));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let registry = one_json(&out)["address"].as_str().unwrap().to_owned();
+    let registry = succeeds(
+        w.cmd("deployer").env_remove("CHAINMAIL_REGISTRY"),
+        &["deploy"],
+    )["address"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let lookup = |name: &str| {
         let mut c = w.cmd(name);
@@ -222,14 +230,7 @@ fn a_stale_chain_view_is_refused_by_name() {
         "{message}"
     );
     config("lenient", "max_head_age_secs = 7200\n");
-    let out = run(lookup("lenient").args(["--json", "lookup", id]));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    assert_schema("lookup", &one_json(&out));
+    assert_schema("lookup", &succeeds(&mut lookup("lenient"), &["lookup", id]));
 }
 
 /// A chain whose latest block is dated an hour after this machine's clock
@@ -240,26 +241,14 @@ fn a_stale_chain_view_is_refused_by_name() {
 fn a_chain_ahead_of_the_local_clock_is_refused_by_name() {
     let (_anvil, url) = start_anvil();
     let w = World::rpc(&url, "", ANVIL_KEY);
-    let out = run(w
-        .cmd("deployer")
-        .env_remove("CHAINMAIL_REGISTRY")
-        .args(["--json", "deploy"]));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+    succeeds(
+        w.cmd("deployer").env_remove("CHAINMAIL_REGISTRY"),
+        &["deploy"],
     );
     let id = "0x000000000000000000000000000000000000dEaD";
-    let out = run(w
-        .cmd("alice")
-        .env_remove("CHAINMAIL_REGISTRY")
-        .args(["--json", "lookup", id]));
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+    succeeds(
+        w.cmd("alice").env_remove("CHAINMAIL_REGISTRY"),
+        &["lookup", id],
     );
     for (method, arg) in [("evm_increaseTime", Some("3600")), ("evm_mine", None)] {
         let out = Command::new(foundry_binary("cast"))
