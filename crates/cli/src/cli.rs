@@ -193,6 +193,13 @@ pub enum Command {
         #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_timeout, allow_hyphen_values = true)]
         timeout: Duration,
     },
+    /// A terminal chat on the running daemon (`serve`): conversations,
+    /// message requests, live delivery states, safety numbers
+    Chat {
+        /// Open the conversation with this contact or ID, composer focused
+        #[arg(value_name = "NAME|ID", value_parser = crate::peer::parse)]
+        peer: Option<Peer>,
+    },
     /// Received messages, each verified
     Inbox {
         /// Keep printing messages as they arrive

@@ -55,7 +55,7 @@ pub fn connect(ctx: &Context) -> Option<Daemon<'_>> {
 }
 
 /// The daemon's error as the command's own.
-fn failure(e: DaemonError) -> Failure {
+pub(crate) fn failure(e: DaemonError) -> Failure {
     match e {
         DaemonError::Rpc {
             kind,

@@ -4,6 +4,7 @@
 //! commands themselves live in `commands/`, the narrated paper flow in `demo/`.
 
 mod api;
+mod chat;
 mod cli;
 mod clock;
 mod commands;
@@ -39,6 +40,8 @@ fn main() -> ExitCode {
     let level = match cli.command {
         cli::Command::Serve { .. } => cli.global.verbose.saturating_add(1),
         cli::Command::Demo if cli.global.verbose == 0 => LEVEL_QUIET,
+        // Log lines on stderr would scribble over the chat's screen.
+        cli::Command::Chat { .. } => LEVEL_OFF,
         _ => cli.global.verbose,
     };
     init_logging(level);
@@ -121,11 +124,14 @@ fn usage_error(e: clap::Error) -> ExitCode {
 /// Logs go to stderr: `RUST_LOG` if set, else warnings, raised by `-v`.
 /// `init_logging` level showing errors only.
 const LEVEL_QUIET: u8 = u8::MAX;
+/// `init_logging` level showing nothing.
+const LEVEL_OFF: u8 = u8::MAX - 1;
 
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
     let default = match verbose {
         LEVEL_QUIET => "error",
+        LEVEL_OFF => "off",
         0 => "warn",
         1 => "info",
         2 => "debug",

@@ -338,6 +338,37 @@ fn a_python_client_sends_and_streams_events_and_resumes_from_its_cursor() {
         .collect();
     assert_eq!(bodies, ["while away 1", "while away 2", "after"]);
 
+    // Back through history a page at a time (what `chat` scrolls through),
+    // then a stranger's messages thrown away.
+    let newest = b.call("inbox", json!({ "before": i64::MAX, "limit": 2 }));
+    let texts = |page: &Value| -> Vec<String> {
+        page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["body"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(texts(&newest), ["while away 2", "after"]);
+    let older = b.call("inbox", json!({ "before": newest["next_before"] }));
+    assert_eq!(texts(&older), ["hello over the API", "while away 1"]);
+    let end = b.call("inbox", json!({ "before": older["next_before"] }));
+    assert_eq!(
+        (texts(&end).len(), &end["next_before"]),
+        (0, &older["next_before"])
+    );
+    assert_eq!(
+        b.error("inbox", json!({ "before": 5, "after": 1 })).0,
+        -32602
+    );
+    let deleted = b.call("inbox.delete", json!({ "peer": alice }));
+    assert_eq!(deleted["deleted"], 4, "{deleted}");
+    assert_eq!(b.call("inbox", json!({}))["messages"], json!([]));
+    let again = a.call("send", json!({ "to": bob, "body": "after the delete" }));
+    assert_eq!(again["status"], "delivered", "{again}");
+    let m = event(&b.notification(), "message.received", "message").1;
+    assert_eq!(m["body"], "after the delete");
+
     // Contacts and the safety number.
     let added = b.call("contacts.add", json!({ "name": "alice", "id": alice }));
     assert_schema("contact", &added);

@@ -70,6 +70,9 @@ enum Filter {
 struct InboxParams {
     #[serde(default)]
     after: i64,
+    /// A page back through history instead: the newest messages with
+    /// `seq < before`.
+    before: Option<i64>,
     limit: Option<u32>,
     #[serde(default)]
     filter: Filter,
@@ -138,7 +141,25 @@ impl Api {
                 let p: InboxParams = params(p)?;
                 let limit = limit(p.limit, DEFAULT_INBOX_LIMIT, messaging::INBOX_PAGE)?;
                 let store = store.clone();
-                blocking(move || inbox_page(&store, p.after, limit, p.filter)).await
+                match p.before {
+                    Some(_) if p.after != 0 => Err(RpcError::invalid_params(
+                        "give either after or before, not both",
+                    )),
+                    Some(before) => {
+                        blocking(move || inbox_page_before(&store, before, limit, p.filter)).await
+                    }
+                    None => blocking(move || inbox_page(&store, p.after, limit, p.filter)).await,
+                }
+            }
+            "inbox.delete" => {
+                let p: PeerParams = params(p)?;
+                let peer = peer_param(&p.peer)?.resolve(store)?;
+                let (store, now) = (store.clone(), self.node.clock().now_unix());
+                blocking(move || {
+                    let deleted = store.delete_inbox_from(&peer, now).map_err(Failure::from)?;
+                    Ok(json!({ "peer": peer.to_string(), "deleted": deleted }))
+                })
+                .await
             }
             "outbox" => {
                 let p: OutboxParams = params(p)?;
@@ -223,6 +244,38 @@ async fn blocking(
     })
 }
 
+/// The messages among the `limit` newest with `seq < before` that pass
+/// `filter`, and the `before` of the page further back (the oldest row
+/// read, shown or not; `before` itself when nothing is left).
+fn inbox_page_before(
+    store: &Store,
+    before: i64,
+    limit: u32,
+    filter: Filter,
+) -> Result<Value, RpcError> {
+    let names = messaging::Names::new(store);
+    let page = store.inbox_before(before, limit).map_err(Failure::from)?;
+    let next_before = page.first().map_or(before, |e| e.seq);
+    let messages = page
+        .iter()
+        .map(|e| names.report(e))
+        .filter(|m| filter.keeps(m))
+        .collect();
+    let mut v = to_value(InboxReport { messages })?;
+    v["next_before"] = json!(next_before);
+    Ok(v)
+}
+
+impl Filter {
+    fn keeps(self, m: &crate::output::MessageReport) -> bool {
+        match self {
+            Filter::All => true,
+            Filter::Requests => m.contact.is_none(),
+            Filter::Contacts => m.contact.is_some(),
+        }
+    }
+}
+
 /// Up to `limit` messages with `seq > after` passing `filter`, and the
 /// `after` of the next page (the last row read, shown or not).
 fn inbox_page(
@@ -242,12 +295,7 @@ fn inbox_page(
         for entry in &page {
             let m = names.report(entry);
             after = entry.seq;
-            let keep = match filter {
-                Filter::All => true,
-                Filter::Requests => m.contact.is_none(),
-                Filter::Contacts => m.contact.is_some(),
-            };
-            if keep {
+            if filter.keeps(&m) {
                 messages.push(m);
                 if messages.len() == limit as usize {
                     break;

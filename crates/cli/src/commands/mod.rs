@@ -114,6 +114,7 @@ fn dispatch(ctx: &Context, command: Command) -> Result<u8, Failure> {
             transfer::export(ctx, out.as_deref(), with_messages)
         }
         Command::Outbox => messaging::outbox(ctx),
+        Command::Chat { peer } => crate::chat::run(ctx, peer.as_ref()),
         // Dispatched before the settings are read (the demo by `main`).
         Command::Completions { .. } | Command::Demo => Err(Failure::new(
             "Internal",

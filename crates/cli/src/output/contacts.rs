@@ -86,7 +86,7 @@ impl Report for ContactListReport {
 }
 
 /// `verify NAME|ID`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyReport {
     /// This identity.
     pub id: String,

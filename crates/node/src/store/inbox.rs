@@ -286,13 +286,50 @@ impl Store {
     /// Inbox rows with `seq > after`, oldest first, up to `limit`. Start
     /// with `after = 0`; for `--follow` pass the last `seq` seen.
     pub fn inbox_after(&self, after: i64, limit: u32) -> Result<Vec<InboxEntry>, StoreError> {
-        self.with(|c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT seq, message_id, sender, recipient, sent_at, received_at, body, signature,
-                        batch_root, batch_path, batch_index, batch_count
-                 FROM inbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        self.inbox_rows(
+            "SELECT seq, message_id, sender, recipient, sent_at, received_at, body, signature,
+                    batch_root, batch_path, batch_index, batch_count
+             FROM inbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            after,
+            limit,
+        )
+    }
+
+    /// The `limit` newest inbox rows with `seq < before`, oldest first: a
+    /// page back through history (`i64::MAX` for the newest).
+    pub fn inbox_before(&self, before: i64, limit: u32) -> Result<Vec<InboxEntry>, StoreError> {
+        let mut rows = self.inbox_rows(
+            "SELECT seq, message_id, sender, recipient, sent_at, received_at, body, signature,
+                    batch_root, batch_path, batch_index, batch_count
+             FROM inbox WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2",
+            before,
+            limit,
+        )?;
+        rows.reverse();
+        Ok(rows)
+    }
+
+    /// Deletes every inbox message from `sender` (a message request the
+    /// user threw away); the number deleted. Their dedup records are
+    /// renewed in the same transaction, so a resend of one is acked and
+    /// not stored again. `secure_delete` overwrites the freed pages.
+    pub fn delete_inbox_from(&self, sender: &Address, now: u64) -> Result<usize, StoreError> {
+        let sender = self.peer_column(sender);
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO dedup (sender, message_id, received_at)
+                 SELECT sender, message_id, ?2 FROM inbox WHERE sender = ?1
+                 ON CONFLICT (sender, message_id) DO UPDATE SET received_at = excluded.received_at",
+                params![&sender[..], i(now)],
             )?;
-            let rows = stmt.query_map(params![after, limit], |r| {
+            Ok(tx.execute("DELETE FROM inbox WHERE sender = ?1", params![&sender[..]])?)
+        })
+    }
+
+    fn inbox_rows(&self, sql: &str, bound: i64, limit: u32) -> Result<Vec<InboxEntry>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(sql)?;
+            let rows = stmt.query_map(params![bound, limit], |r| {
                 Ok((
                     r.get::<_, i64>(0)?,
                     r.get::<_, Vec<u8>>(1)?,
@@ -378,6 +415,43 @@ mod tests {
     use super::*;
     use crate::store::testutil::*;
     use crate::store::{DEDUP_RETENTION_SECS, Store};
+
+    #[test]
+    fn deleting_a_senders_messages_keeps_them_deduped_and_leaves_others() {
+        let (_dir, s) = open();
+        let mut other = received(3);
+        other.from = addr(4);
+        for m in [received(1), other.clone(), received(2)] {
+            assert_eq!(s.store_received(&m, 60).unwrap(), Stored::New);
+        }
+        assert_eq!(s.delete_inbox_from(&addr(9), 70).unwrap(), 2);
+        let left = s.inbox_after(0, 10).unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].message, other);
+        // A resend of a deleted message is acked, not stored again, even
+        // past the retention its first receipt started.
+        s.prune(60 + DEDUP_RETENTION_SECS + 5).unwrap();
+        assert_eq!(
+            s.store_received(&received(1), 80).unwrap(),
+            Stored::Duplicate
+        );
+        assert_eq!(s.delete_inbox_from(&addr(9), 90).unwrap(), 0);
+    }
+
+    #[test]
+    fn pages_back_through_history() {
+        let (_dir, s) = open();
+        for id in 1..=5 {
+            s.store_received(&received(id), 60).unwrap();
+        }
+        let newest = s.inbox_before(i64::MAX, 2).unwrap();
+        let ids: Vec<u8> = newest.iter().map(|e| e.message.message_id[0]).collect();
+        assert_eq!(ids, [4, 5]);
+        let older = s.inbox_before(newest[0].seq, 10).unwrap();
+        let ids: Vec<u8> = older.iter().map(|e| e.message.message_id[0]).collect();
+        assert_eq!(ids, [1, 2, 3]);
+        assert!(s.inbox_before(older[0].seq, 10).unwrap().is_empty());
+    }
 
     #[test]
     fn inbox_dedup_survives_reopen() {
