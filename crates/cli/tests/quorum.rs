@@ -5,7 +5,8 @@
 //! serving a forged header, `lookup` works on the other two's header, says
 //! `quorum 2/3` and the verified block, and a warning names the liar; with
 //! two liars every command is `QuorumFailed` (exit 1) naming them, and
-//! nothing is signed or sent.
+//! nothing is signed or sent. A daemon on the quorum reports `quorum 2/3` as
+//! its `status`'s `trust`.
 
 mod common;
 #[path = "../../chain/tests/common/lying.rs"]
@@ -98,6 +99,34 @@ fn a_quorum_outvotes_one_liar_and_refuses_two() {
             .any(|l| l.contains(host(&proxies[1])) || l.contains(host(&proxies[2]))),
         "the honest are not: {stderr}"
     );
+
+    // A daemon on the quorum says so in `status`, and a lookup through it too.
+    w.registered("bob");
+    let serve = common::Proc::spawn(w.cmd("bob").args(chains(&proxies)).args([
+        "--json",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ]));
+    let socket = serve.next_json()["api"].as_str().unwrap().to_owned();
+    let status = rt.block_on(async {
+        let mut c = chainmail_node::daemon_client::DaemonClient::connect(socket.as_ref())
+            .await
+            .unwrap();
+        c.call("status", serde_json::json!({})).await.unwrap()
+    });
+    assert_eq!(status["trust"], "quorum 2/3", "{status}");
+    let through = run(w
+        .cmd("bob")
+        .env("RUST_LOG", "chainmail=debug")
+        .args(chains(&proxies))
+        .args(["--json", "lookup", &alice]));
+    assert_eq!(one_json(&through)["trust"], "quorum 2/3");
+    assert!(
+        String::from_utf8_lossy(&through.stderr).contains("through the daemon"),
+        "the same chains and trust: the daemon answered"
+    );
+    drop(serve);
 
     // Two liars of three: QuorumFailed, naming them; nothing signed or sent.
     swap_state_root(&proxies[1]);
