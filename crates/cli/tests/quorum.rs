@@ -100,6 +100,33 @@ fn a_quorum_outvotes_one_liar_and_refuses_two() {
         "the honest are not: {stderr}"
     );
 
+    // The same from config.toml's `chain = [...]`; `--quorum 3` of them fails.
+    std::fs::create_dir_all(w.home("dave")).unwrap();
+    let list: Vec<String> = proxies.iter().map(|p| format!("{:?}", p.url)).collect();
+    std::fs::write(
+        w.home("dave").join("config.toml"),
+        format!("chain = [{}]\n", list.join(", ")),
+    )
+    .unwrap();
+    let dave = || {
+        let mut c = w.cmd("dave");
+        c.env_remove("CHAINMAIL_CHAIN");
+        c
+    };
+    let v = one_json(&run(dave().args(["--json", "lookup", &alice])));
+    assert_eq!(
+        (v["trust"].as_str(), v["registered"].as_bool()),
+        (Some("quorum 2/3"), Some(true)),
+        "{v}"
+    );
+    let out = run(dave().args(["--json", "--quorum", "3", "lookup", &alice]));
+    let v = one_json(&out);
+    assert_eq!(
+        (out.status.code(), v["error"]["kind"].as_str()),
+        (Some(1), Some("QuorumFailed")),
+        "{v}"
+    );
+
     // A daemon on the quorum says so in `status`, and a lookup through it too.
     w.registered("bob");
     let serve = common::Proc::spawn(w.cmd("bob").args(chains(&proxies)).args([
