@@ -202,6 +202,25 @@ pub enum ChainError {
         /// How far ahead of the local clock that block is.
         ahead_secs: u64,
     },
+    /// The providers of a quorum do not agree on the block to trust: fewer
+    /// than `k` of them returned the same header hash for `block`, so no
+    /// header (and nothing proven against one) was used.
+    #[error(
+        "the Ethereum nodes do not agree on block {block}: a quorum needs {k} of {n} to return the same header hash, the most that did is {agreeing} ({answers}); nothing they said was used — one or more providers is faulty, lagging or lying: replace it (drop it from `--chain` / config.toml's `chain` list) or lower `--quorum` deliberately"
+    )]
+    QuorumFailed {
+        /// The block number asked for (the k-th highest head, less the margin).
+        block: u64,
+        /// The quorum.
+        k: usize,
+        /// The providers asked.
+        n: usize,
+        /// The largest number of providers that agreed on one hash.
+        agreeing: usize,
+        /// What each provider answered, by its URL without path, query or
+        /// credentials (`http://h:8545: 0xab12…`, `…: unreachable`).
+        answers: String,
+    },
     /// The chain or registry is not the one this home pinned on first use
     /// (config.toml's `[pin]`): nothing was signed or sent.
     #[error(

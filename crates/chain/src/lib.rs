@@ -7,6 +7,7 @@ pub mod create2;
 pub mod embedded;
 mod error;
 pub mod pin;
+mod quorum;
 mod registry;
 pub mod rpc;
 mod spec;
@@ -19,7 +20,8 @@ use chainmail_core::{Address, SecretKey};
 pub use embedded::EmbeddedRegistry;
 pub use error::{ChainError, ContractError};
 pub use pin::ChainPin;
-pub use registry::{EndpointRecord, Registry, TxOutcome};
+pub use quorum::default_quorum;
+pub use registry::{EndpointRecord, Registry, Trust, TxOutcome};
 pub use rpc::{
     DEFAULT_MAX_FEE_PER_GAS, DEFAULT_MAX_GAS, DEFAULT_MAX_HEAD_AGE, GWEI, LocalClock,
     MAX_CLOCK_SKEW, RpcOptions, RpcRegistry,

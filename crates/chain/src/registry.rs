@@ -28,6 +28,37 @@ pub struct EndpointRecord {
     pub sequence: u64,
 }
 
+/// What a registry's reads rest on (`lookup`'s and the daemon `status`'s
+/// `trust`): `embedded` (a local file with its own integrity check),
+/// `single-rpc` (every fact proof-checked against a header one provider
+/// serves: catches tampered answers, not a provider forging a whole
+/// consistent state), `quorum K/n` (against a header K of n providers
+/// returned the same hash for).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trust {
+    /// The embedded chain.
+    Embedded,
+    /// One RPC provider's header.
+    SingleRpc,
+    /// A header `k` of `n` providers agree on.
+    Quorum {
+        /// Providers that must agree.
+        k: usize,
+        /// Providers asked.
+        n: usize,
+    },
+}
+
+impl std::fmt::Display for Trust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Trust::Embedded => f.write_str("embedded"),
+            Trust::SingleRpc => f.write_str("single-rpc"),
+            Trust::Quorum { k, n } => write!(f, "quorum {k}/{n}"),
+        }
+    }
+}
+
 /// The identity registry (the `IdentityRegistry` contract), on any backend.
 ///
 /// Writes take payloads signed by the identity's key: anyone may submit them
@@ -39,6 +70,13 @@ pub struct EndpointRecord {
 pub trait Registry: Send + Sync {
     /// The EIP-712 domain of this registry: chain id and contract address.
     fn domain(&self) -> Domain;
+    /// What its reads rest on.
+    fn trust(&self) -> Trust;
+    /// The highest block a read was proof-checked at so far (rpc chains);
+    /// `None` before the first read, and on the embedded chain.
+    fn verified_block(&self) -> Option<u64> {
+        None
+    }
     /// Registers a certificate (`register`).
     async fn register(&self, c: &Signed<Certificate>) -> Result<TxOutcome, ChainError>;
     /// Renews a certificate (`renew`).

@@ -24,8 +24,9 @@ use crate::calls;
 use crate::contract::{IdentityRegistry as R, decode_revert, to_alloy, to_core};
 use crate::error::ChainError;
 use crate::pin::{self, ChainPin};
-use crate::registry::{EndpointRecord, Registry, TxOutcome};
-use crate::verified::Verifier;
+use crate::quorum::{Member, Quorum};
+use crate::registry::{EndpointRecord, Registry, Trust, TxOutcome};
+use crate::verified::{VerifiedHeader, Verifier};
 
 /// Knobs of the rpc backend.
 #[derive(Debug, Clone)]
@@ -198,6 +199,12 @@ pub struct RpcRegistry {
     verifier: Verifier,
     /// What this chain and registry are, as checked at connect.
     pin: ChainPin,
+    /// With several providers: who names the header the proofs are checked
+    /// against (the first provider, `provider`, is one of them and still
+    /// sends the transactions). `None`: the one provider's own header.
+    quorum: Option<Quorum>,
+    /// The highest block a read was proof-checked at (0: none yet).
+    verified_block: std::sync::atomic::AtomicU64,
     /// One send at a time per registry handle: nonces come from the node's
     /// pending count, so two concurrent sends would pick the same one.
     send_lock: tokio::sync::Mutex<()>,
@@ -359,7 +366,54 @@ impl RpcRegistry {
         payer: Option<&SecretKey>,
         options: RpcOptions,
     ) -> Result<Self, ChainError> {
-        let (provider, shown, payer) = provider(url, payer)?;
+        Self::connect_quorum(&[url.to_string()], None, registry, payer, options).await
+    }
+
+    /// Like [`RpcRegistry::connect`] over several providers (issue 14, item
+    /// 3): the headers every proof is checked against — block 0's for the
+    /// pin, the latest for reads — are those `quorum` of them (default: a
+    /// majority, [`crate::default_quorum`]) return the same hash for
+    /// ([`crate::quorum`]); fewer agreeing is [`ChainError::QuorumFailed`].
+    /// The proofs come from one agreeing provider; transactions, logs and
+    /// `verifySession` go through the first URL. One URL is
+    /// [`RpcRegistry::connect`] (`quorum` must then be 1 if given).
+    pub async fn connect_quorum(
+        urls: &[String],
+        quorum: Option<usize>,
+        registry: Address,
+        payer: Option<&SecretKey>,
+        options: RpcOptions,
+    ) -> Result<Self, ChainError> {
+        let Some(first) = urls.first() else {
+            return Err(ChainError::InvalidArgument("no RPC URL given".into()));
+        };
+        let (provider, shown, payer) = provider(first, payer)?;
+        let quorum = if urls.len() > 1 {
+            let mut members = vec![Member {
+                provider: provider.clone(),
+                url: shown.clone(),
+            }];
+            for url in &urls[1..] {
+                let (provider, url, _) = self::provider(url, None)?;
+                members.push(Member { provider, url });
+            }
+            let k = quorum.unwrap_or_else(|| crate::default_quorum(urls.len()));
+            // Reads are of the k-th highest head less the blocks a write
+            // waits for beyond its own: what a confirmed write is in.
+            Some(Quorum::new(
+                members,
+                k,
+                options.confirmations.saturating_sub(1),
+            )?)
+        } else {
+            if quorum.is_some_and(|k| k != 1) {
+                return Err(ChainError::InvalidArgument(format!(
+                    "a quorum of {} needs as many RPC URLs (give --chain several times); one was given",
+                    quorum.unwrap_or(0)
+                )));
+            }
+            None
+        };
         let chain_id = provider
             .get_chain_id()
             .await
@@ -372,7 +426,10 @@ impl RpcRegistry {
                 got: chain_id,
             });
         }
-        let genesis_hash = pin::genesis_hash(&provider, &shown).await?;
+        let genesis_hash = match &quorum {
+            None => pin::genesis_hash(&provider, &shown).await?,
+            Some(q) => q.agree_at(0, Vec::new()).await?.header.hash.0,
+        };
         if let Some(p) = &options.pin {
             p.check_chain(chain_id, genesis_hash)?;
             // The code hash is checked below, once proven.
@@ -382,14 +439,26 @@ impl RpcRegistry {
             chain_id,
             verifying_contract: registry,
         };
-        let verifier = Verifier::connect(
-            &provider,
-            &shown,
-            &domain,
-            options.max_head_age,
-            options.clock.clone(),
-        )
-        .await?;
+        let verifier = match &quorum {
+            None => {
+                Verifier::connect(
+                    &provider,
+                    &shown,
+                    &domain,
+                    options.max_head_age,
+                    options.clock.clone(),
+                )
+                .await?
+            }
+            Some(q) => {
+                let v =
+                    Verifier::new(&shown, &domain, options.max_head_age, options.clock.clone())?;
+                let (header, source) = trusted_head(q, &v).await?;
+                v.check_registry(&source.provider, &source.url, &header)
+                    .await?;
+                v
+            }
+        };
         let observed = ChainPin {
             chain_id,
             genesis_hash,
@@ -408,8 +477,45 @@ impl RpcRegistry {
             payer,
             options,
             verifier,
+            quorum,
+            verified_block: std::sync::atomic::AtomicU64::new(0),
             send_lock: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Notes that a read was verified at `header`.
+    fn verified_at(&self, header: &VerifiedHeader) {
+        self.verified_block
+            .fetch_max(header.number, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// `id`'s status, proven, and the header it was proven against: the
+    /// provider's own latest, or the one the quorum trusts, with the proof
+    /// from its first agreeing provider.
+    async fn proven_status(&self, id: Address) -> Result<(IdStatus, VerifiedHeader), ChainError> {
+        let (status, header) = match &self.quorum {
+            None => self.verifier.status(&self.provider, id).await?,
+            Some(q) => {
+                let (header, source) = trusted_head(q, &self.verifier).await?;
+                let status = self
+                    .verifier
+                    .status_at(&source.provider, &source.url, &header, id)
+                    .await?;
+                (status, header)
+            }
+        };
+        self.verified_at(&header);
+        Ok((status, header))
+    }
+
+    /// The header reads are judged at: the provider's latest, or the quorum's.
+    async fn trusted_header(&self) -> Result<VerifiedHeader, ChainError> {
+        let header = match &self.quorum {
+            None => self.verifier.latest_header(&self.provider).await?,
+            Some(q) => trusted_head(q, &self.verifier).await?.0,
+        };
+        self.verified_at(&header);
+        Ok(header)
     }
 
     /// The chain and registry as checked at connect: chain id, genesis hash,
@@ -550,6 +656,26 @@ impl Registry for RpcRegistry {
         }
     }
 
+    fn trust(&self) -> Trust {
+        match &self.quorum {
+            None => Trust::SingleRpc,
+            Some(q) => Trust::Quorum {
+                k: q.k,
+                n: q.members.len(),
+            },
+        }
+    }
+
+    fn verified_block(&self) -> Option<u64> {
+        match self
+            .verified_block
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            0 => None,
+            n => Some(n),
+        }
+    }
+
     async fn register(&self, c: &Signed<Certificate>) -> Result<TxOutcome, ChainError> {
         self.send(calls::register(c)).await
     }
@@ -567,14 +693,14 @@ impl Registry for RpcRegistry {
     }
 
     async fn status(&self, id: Address) -> Result<IdStatus, ChainError> {
-        Ok(self.verifier.status(&self.provider, id).await?.0)
+        Ok(self.proven_status(id).await?.0)
     }
 
     /// Registered, not revoked and unexpired, from the proven status word;
     /// expiry judged at max(the verified block's time, the local clock), so a
     /// node serving an old block cannot make an expired certificate valid.
     async fn is_valid(&self, id: Address) -> Result<bool, ChainError> {
-        let (status, header) = self.verifier.status(&self.provider, id).await?;
+        let (status, header) = self.proven_status(id).await?;
         Ok(status
             .check(header.timestamp.max(self.verifier.clock().now()))
             .is_ok())
@@ -606,7 +732,19 @@ impl Registry for RpcRegistry {
     }
 
     async fn endpoint(&self, id: Address) -> Result<Option<EndpointRecord>, ChainError> {
-        self.verifier.endpoint(&self.provider, id).await
+        let (record, header) = match &self.quorum {
+            None => self.verifier.endpoint(&self.provider, id).await?,
+            Some(q) => {
+                let (header, source) = trusted_head(q, &self.verifier).await?;
+                let record = self
+                    .verifier
+                    .endpoint_at(&source.provider, &source.url, &header, id)
+                    .await?;
+                (record, header)
+            }
+        };
+        self.verified_at(&header);
+        Ok(record)
     }
 
     async fn verify_session(&self, r: &Signed<SessionRequest>) -> Result<(), ChainError> {
@@ -616,9 +754,25 @@ impl Registry for RpcRegistry {
     /// max(the latest verified block's time, the local clock): the time the
     /// proof-checked views are judged at.
     async fn now(&self) -> Result<u64, ChainError> {
-        let header = self.verifier.latest_header(&self.provider).await?;
+        let header = self.trusted_header().await?;
         Ok(header.timestamp.max(self.verifier.clock().now()))
     }
+}
+
+/// The header `q` trusts, within the freshness and skew bounds of `v`,
+/// and the agreeing provider its proofs are to come from.
+async fn trusted_head<'q>(
+    q: &'q Quorum,
+    v: &Verifier,
+) -> Result<(VerifiedHeader, &'q Member), ChainError> {
+    let agreed = q.head().await?;
+    let names: Vec<&str> = agreed
+        .agreeing
+        .iter()
+        .map(|&i| q.members[i].url.as_str())
+        .collect();
+    v.check_fresh(&agreed.header, &names.join(", "))?;
+    Ok((agreed.header, &q.members[agreed.agreeing[0]]))
 }
 
 /// Unix seconds from the local clock (0 before 1970).

@@ -40,9 +40,16 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "CHAINMAIL_HOME", value_name = "DIR")]
     pub home: Option<PathBuf>,
 
-    /// Chain: `embedded` (default), `embedded:PATH` or an RPC URL (http/https)
+    /// Chain: `embedded` (default), `embedded:PATH` or an RPC URL
+    /// (http/https); give several RPC URLs of the same chain (`--chain A
+    /// --chain B --chain C`) to trust only headers a quorum of them agree on
     #[arg(long, global = true, env = "CHAINMAIL_CHAIN", value_name = "SPEC")]
-    pub chain: Option<String>,
+    pub chain: Vec<String>,
+
+    /// With several `--chain` URLs: how many must return the same header
+    /// hash for it to be trusted [default: a majority]
+    #[arg(long, global = true, env = "CHAINMAIL_QUORUM", value_name = "K")]
+    pub quorum: Option<usize>,
 
     /// Registry contract address (rpc chains; the embedded chain has a fixed one)
     #[arg(long, global = true, env = "CHAINMAIL_REGISTRY", value_name = "ADDR")]

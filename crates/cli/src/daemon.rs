@@ -44,7 +44,9 @@ pub fn connect(ctx: &Context) -> Option<Daemon<'_>> {
         .inspect_err(|e| tracing::debug!(error = %e.line(), "no daemon answers; doing it here"))
         .ok()
         .and_then(|(client, status)| {
-            let same_chain = status["chain"].as_str() == Some(settings.chain.as_str());
+            // The same chain read the same way (one provider or a quorum).
+            let same_chain = status["chain"].as_str() == Some(settings.chain())
+                && status["trust"].as_str() == Some(settings.trust().as_str());
             if !same_chain {
                 tracing::info!("the running daemon serves another chain; doing it here");
             }

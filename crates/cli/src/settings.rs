@@ -19,8 +19,11 @@ pub struct Settings {
     pub home: Home,
     /// Its `config.toml` (empty when absent).
     pub config: Config,
-    /// The chain spec text (`embedded`, `embedded:PATH` or a URL).
-    pub chain: String,
+    /// The chain spec texts (`embedded`, `embedded:PATH` or a URL; or
+    /// several URLs of one chain, for a quorum): never empty.
+    pub chains: Vec<String>,
+    /// `--quorum` / config.toml's `quorum`: how many of several URLs must agree.
+    pub quorum: Option<usize>,
     /// The registry address text, if any.
     pub registry: Option<String>,
     /// The gas payer key text from `--payer-key` / `CHAINMAIL_PAYER_KEY`.
@@ -43,12 +46,23 @@ impl Settings {
                 .with_hint("pass --home DIR or set CHAINMAIL_HOME")
         })?;
         let config = Config::load(&home.config())?;
-        let chain = global
+        let given: Vec<String> = global
             .chain
-            .clone()
+            .iter()
             .filter(|s| !s.is_empty())
-            .or_else(|| config.chain.clone())
-            .unwrap_or_else(|| DEFAULT_CHAIN.to_owned());
+            .cloned()
+            .collect();
+        let chains = if !given.is_empty() {
+            given
+        } else {
+            config
+                .chain
+                .as_ref()
+                .map(|c| c.specs())
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| vec![DEFAULT_CHAIN.to_owned()])
+        };
+        let quorum = global.quorum.or(config.quorum);
         let registry = global
             .registry
             .clone()
@@ -57,7 +71,8 @@ impl Settings {
         Ok(Settings {
             home,
             config,
-            chain,
+            chains,
+            quorum,
             registry,
             payer_key: global
                 .payer_key
@@ -68,6 +83,29 @@ impl Settings {
             no_daemon: global.no_daemon,
             max_fee_gwei: global.max_fee,
         })
+    }
+
+    /// The (first) chain spec text: the chain of a single-spec run, the
+    /// provider transactions go through with several.
+    pub fn chain(&self) -> &str {
+        self.chains.first().map_or(DEFAULT_CHAIN, String::as_str)
+    }
+
+    /// What the reads of these settings rest on, as the registry's
+    /// [`chainmail_chain::Trust`] names it (`embedded`, `single-rpc`,
+    /// `quorum K/n`), for comparing with a running daemon's.
+    pub fn trust(&self) -> String {
+        let n = self.chains.len();
+        if n > 1 {
+            let k = self
+                .quorum
+                .unwrap_or_else(|| chainmail_chain::default_quorum(n));
+            chainmail_chain::Trust::Quorum { k, n }.to_string()
+        } else if self.chain().starts_with("embedded") {
+            chainmail_chain::Trust::Embedded.to_string()
+        } else {
+            chainmail_chain::Trust::SingleRpc.to_string()
+        }
     }
 
     /// How rpc chains are used: the fee and gas caps from `--max-fee` and

@@ -4,7 +4,9 @@
 //! environment.
 //!
 //! ```toml
-//! chain = "https://eth.example/v3/KEY"   # or "embedded", "embedded:PATH"
+//! chain = "https://eth.example/v3/KEY"   # or "embedded", "embedded:PATH",
+//!                                         # or several URLs of one chain: ["https://a…", "https://b…", "https://c…"]
+//! quorum = 2                              # with several: how many must agree (default: a majority)
 //! registry = "0x…"                        # rpc chains; default: the one CREATE2 address
 //! listen = "0.0.0.0:7400"
 //! payer_key_file = "/home/me/.chainmail-payer"      # rpc chains only
@@ -58,8 +60,12 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// `embedded`, `embedded:PATH` or a JSON-RPC URL.
-    pub chain: Option<String>,
+    /// `embedded`, `embedded:PATH` or a JSON-RPC URL; or a list of
+    /// JSON-RPC URLs of one chain, whose headers are trusted by a quorum.
+    pub chain: Option<ChainSetting>,
+    /// With several chain URLs: how many must return the same header hash
+    /// (default: a majority).
+    pub quorum: Option<usize>,
     /// The registry contract address (rpc chains).
     pub registry: Option<String>,
     /// Address `serve` listens on, `HOST:PORT`.
@@ -81,6 +87,30 @@ pub struct Config {
     pub max_head_age_secs: Option<u64>,
     /// The rpc chain this home is pinned to (a table: it comes last).
     pub pin: Option<Pin>,
+}
+
+/// `chain = "…"` (one spec, as before) or `chain = ["…", "…"]` (RPC URLs
+/// of one chain, for a quorum).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ChainSetting {
+    /// One chain spec.
+    One(String),
+    /// Several RPC URLs.
+    Many(Vec<String>),
+}
+
+impl ChainSetting {
+    /// The specs, in order (empty strings dropped).
+    pub fn specs(&self) -> Vec<String> {
+        match self {
+            ChainSetting::One(s) => vec![s.clone()],
+            ChainSetting::Many(v) => v.clone(),
+        }
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect()
+    }
 }
 
 /// `[pin]`: the rpc chain and registry a home recorded on first use. The
@@ -154,12 +184,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn chain_is_one_spec_or_a_list_of_urls() {
+        let c = Config::parse("chain = [\"http://a:1\", \"http://b:2\"]\nquorum = 2\n").unwrap();
+        assert_eq!(
+            c.chain.as_ref().map(ChainSetting::specs),
+            Some(vec!["http://a:1".to_string(), "http://b:2".to_string()])
+        );
+        assert_eq!(c.quorum, Some(2));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        c.save(&path).unwrap();
+        assert_eq!(Config::load(&path).unwrap(), c);
+        assert!(Config::parse("chain = 3\n").is_err());
+    }
+
+    #[test]
     fn parse_and_round_trip() {
         let c = Config::parse(
             "chain = \"embedded:/tmp/c.db\"\nlisten = \"127.0.0.1:7400\"\nmax_age_secs = 60\n",
         )
         .unwrap();
-        assert_eq!(c.chain.as_deref(), Some("embedded:/tmp/c.db"));
+        assert_eq!(
+            c.chain.as_ref().map(ChainSetting::specs),
+            Some(vec!["embedded:/tmp/c.db".to_string()])
+        );
         assert_eq!(c.max_age_secs, Some(60));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("config.toml");

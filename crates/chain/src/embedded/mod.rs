@@ -159,6 +159,10 @@ impl Registry for EmbeddedRegistry {
         }
     }
 
+    fn trust(&self) -> crate::Trust {
+        crate::Trust::Embedded
+    }
+
     async fn register(&self, c: &Signed<Certificate>) -> Result<TxOutcome, ChainError> {
         self.send(calls::register(c)).await
     }

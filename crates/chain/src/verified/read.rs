@@ -38,6 +38,23 @@ impl Verifier {
         }
     }
 
+    /// The reads of the registry of `domain` (its code hash this build's,
+    /// from the artifact), through the node named `url`; nothing asked yet.
+    pub(crate) fn new(
+        url: &str,
+        domain: &Domain,
+        max_head_age: Option<std::time::Duration>,
+        clock: LocalClock,
+    ) -> Result<Verifier, ChainError> {
+        Ok(Verifier {
+            registry: to_alloy(domain.verifying_contract),
+            code_hash: code::expected_code_hash(domain).map_err(ChainError::InvalidData)?,
+            url: url.to_string(),
+            max_head_age,
+            clock,
+        })
+    }
+
     /// Checks the registry at the latest block: its account proven, its code
     /// (as served by `eth_getCode`) hashing to the proven code hash, and that
     /// hash the one of this build's registry for `domain`.
@@ -48,25 +65,36 @@ impl Verifier {
         max_head_age: Option<std::time::Duration>,
         clock: LocalClock,
     ) -> Result<Verifier, ChainError> {
-        let registry = domain.verifying_contract;
-        let mut v = Verifier {
-            registry: to_alloy(registry),
-            code_hash: B256::ZERO,
-            url: url.to_string(),
-            max_head_age,
-            clock,
-        };
+        let v = Verifier::new(url, domain, max_head_age, clock)?;
         let header = v.latest_header(provider).await?;
+        v.check_registry(provider, url, &header).await?;
+        Ok(v)
+    }
+
+    /// Checks the registry at `header` through the node `provider` (named
+    /// `url`): its account proven, the code `eth_getCode` serves hashing to
+    /// the proven code hash, and that hash this build's.
+    pub(crate) async fn check_registry(
+        &self,
+        provider: &DynProvider,
+        url: &str,
+        header: &VerifiedHeader,
+    ) -> Result<(), ChainError> {
+        let registry = crate::contract::to_core(self.registry);
+        let mismatch = |m: Mismatch| ChainError::ProofMismatch {
+            provider: url.to_string(),
+            what: m.0,
+        };
         let resp = provider
-            .get_proof(v.registry, vec![])
+            .get_proof(self.registry, vec![])
             .number(header.number)
             .await
             .map_err(|e| map_rpc(e, url, None))?;
-        let account = verify_account(header.state_root, v.registry, &resp)
-            .map_err(|m| v.mismatch(m))?
+        let account = verify_account(header.state_root, self.registry, &resp)
+            .map_err(mismatch)?
             .ok_or(ChainError::NoContract(registry))?;
         let served = provider
-            .get_code_at(v.registry)
+            .get_code_at(self.registry)
             .number(header.number)
             .await
             .map_err(|e| map_rpc(e, url, None))?;
@@ -74,19 +102,17 @@ impl Verifier {
             return Err(ChainError::NoContract(registry));
         }
         if keccak256(&served) != account.code_hash {
-            return Err(v.mismatch(Mismatch(format!(
+            return Err(mismatch(Mismatch(format!(
                 "the registry's code served by eth_getCode hashes to {}, the proven code hash at block {} is {}",
                 keccak256(&served),
                 header.number,
                 account.code_hash
             ))));
         }
-        let expected = code::expected_code_hash(domain).map_err(ChainError::InvalidData)?;
-        if account.code_hash != expected {
+        if account.code_hash != self.code_hash {
             return Err(ChainError::WrongContract(registry));
         }
-        v.code_hash = expected;
-        Ok(v)
+        Ok(())
     }
 
     /// The local clock the views are judged by.
@@ -110,11 +136,24 @@ impl Verifier {
             .map_err(|e| map_rpc(e, &self.url, None))?
             .ok_or_else(|| ChainError::InvalidData("the node has no latest block".into()))?;
         let header = check_header(&block.header, None).map_err(|m| self.mismatch(m))?;
+        self.check_fresh(&header, &self.url)?;
+        Ok(header)
+    }
+
+    /// The bounds on a trusted header's time, by the local clock: at most
+    /// [`MAX_CLOCK_SKEW`] ahead ([`ChainError::ClockSkew`]) and, if set, at
+    /// most `max_head_age` behind ([`ChainError::StaleChainView`]); `shown`
+    /// names who served it.
+    pub(crate) fn check_fresh(
+        &self,
+        header: &VerifiedHeader,
+        shown: &str,
+    ) -> Result<(), ChainError> {
         let now = self.clock.now();
         let ahead = header.timestamp.saturating_sub(now);
         if ahead > MAX_CLOCK_SKEW.as_secs() {
             return Err(ChainError::ClockSkew {
-                provider: self.url.clone(),
+                provider: shown.to_string(),
                 block: header.number,
                 ahead_secs: ahead,
             });
@@ -123,20 +162,22 @@ impl Verifier {
             let age = now.saturating_sub(header.timestamp);
             if age > max.as_secs() {
                 return Err(ChainError::StaleChainView {
-                    provider: self.url.clone(),
+                    provider: shown.to_string(),
                     block: header.number,
                     age_secs: age,
                     max_secs: max.as_secs(),
                 });
             }
         }
-        Ok(header)
+        Ok(())
     }
 
     /// The words of `slots` in the registry's storage at `header`, proven.
+    /// (`provider` is named `url` in errors: in a quorum, one of several.)
     async fn slots_at(
         &self,
         provider: &DynProvider,
+        url: &str,
         header: &VerifiedHeader,
         slots: &[B256],
     ) -> Result<Vec<U256>, ChainError> {
@@ -144,9 +185,28 @@ impl Verifier {
             .get_proof(self.registry, slots.to_vec())
             .number(header.number)
             .await
-            .map_err(|e| map_rpc(e, &self.url, None))?;
-        verify_registry_slots(header, self.registry, self.code_hash, slots, &resp)
-            .map_err(|m| self.mismatch(m))
+            .map_err(|e| map_rpc(e, url, None))?;
+        verify_registry_slots(header, self.registry, self.code_hash, slots, &resp).map_err(|m| {
+            ChainError::ProofMismatch {
+                provider: url.to_string(),
+                what: m.0,
+            }
+        })
+    }
+
+    /// `id`'s status at `header` (trusted by a quorum), proven through
+    /// `provider`, named `url`.
+    pub(crate) async fn status_at(
+        &self,
+        provider: &DynProvider,
+        url: &str,
+        header: &VerifiedHeader,
+        id: Address,
+    ) -> Result<IdStatus, ChainError> {
+        let words = self
+            .slots_at(provider, url, header, &[slots::status_slot(id)])
+            .await?;
+        Ok(slots::decode_status_word(words[0]))
     }
 
     /// `id`'s status at the latest block, proven, and that block's header.
@@ -173,7 +233,7 @@ impl Verifier {
         {
             return Ok((slots::decode_status_word(words[0]), header));
         }
-        let words = self.slots_at(provider, &header, &slot).await?;
+        let words = self.slots_at(provider, &self.url, &header, &slot).await?;
         Ok((slots::decode_status_word(words[0]), header))
     }
 
@@ -183,13 +243,27 @@ impl Verifier {
         &self,
         provider: &DynProvider,
         id: Address,
-    ) -> Result<Option<EndpointRecord>, ChainError> {
+    ) -> Result<(Option<EndpointRecord>, VerifiedHeader), ChainError> {
         let header = self.latest_header(provider).await?;
+        let record = self.endpoint_at(provider, &self.url, &header, id).await?;
+        Ok((record, header))
+    }
+
+    /// `id`'s endpoint record at `header`, proven through `provider`
+    /// (named `url`).
+    pub(crate) async fn endpoint_at(
+        &self,
+        provider: &DynProvider,
+        url: &str,
+        header: &VerifiedHeader,
+        id: Address,
+    ) -> Result<Option<EndpointRecord>, ChainError> {
         let string_slot = slots::endpoint_string_slot(id);
         let words = self
             .slots_at(
                 provider,
-                &header,
+                url,
+                header,
                 &[slots::endpoint_sequence_slot(id), string_slot],
             )
             .await?;
@@ -198,7 +272,7 @@ impl Verifier {
                 let data_slots: Vec<B256> = (0..len.div_ceil(32) as u64)
                     .map(|i| slots::long_string_data_slot(string_slot, i))
                     .collect();
-                self.slots_at(provider, &header, &data_slots).await?
+                self.slots_at(provider, url, header, &data_slots).await?
             }
             _ => Vec::new(),
         };

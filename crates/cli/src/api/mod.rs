@@ -17,7 +17,6 @@ pub mod socket;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use chainmail_chain::ChainSpec;
 use chainmail_node::Node;
 
 /// The API's version, in `status` and the OpenRPC document; a change that
@@ -40,27 +39,23 @@ pub struct Api {
     clients: AtomicUsize,
     listen: String,
     chain: String,
-    trust: &'static str,
+    trust: String,
     socket: PathBuf,
 }
 
 impl Api {
     /// The API of `node`, listening for peers on `listen`, on `chain` (as
-    /// given: `embedded`, `embedded:PATH` or the RPC URL), with its socket
-    /// at `socket`.
-    pub fn new(
-        node: Node,
-        listen: String,
-        chain: &ChainSpec,
-        chain_text: String,
-        socket: PathBuf,
-    ) -> Self {
+    /// given: `embedded`, `embedded:PATH` or the (first) RPC URL), with its
+    /// socket at `socket`. `status`'s `trust` is what the node's registry
+    /// says its reads rest on (`embedded`, `single-rpc`, `quorum K/n`).
+    pub fn new(node: Node, listen: String, chain_text: String, socket: PathBuf) -> Self {
+        let trust = node.registry().trust().to_string();
         Api {
             node,
             clients: AtomicUsize::new(0),
             listen,
             chain: chain_text,
-            trust: trust(chain),
+            trust,
             socket,
         }
     }
@@ -70,17 +65,5 @@ impl Api {
     /// Clients connected now.
     pub fn clients(&self) -> usize {
         self.clients.load(Ordering::Relaxed)
-    }
-}
-
-/// What `status` says the node's view of the chain rests on: `embedded`
-/// (a local file with its own integrity check), or `provider-head` (every
-/// status proof-checked against a block header the RPC provider serves;
-/// the chain, genesis and registry code pinned: the head itself is the
-/// provider's word).
-fn trust(chain: &ChainSpec) -> &'static str {
-    match chain {
-        ChainSpec::Embedded(_) => "embedded",
-        ChainSpec::Rpc(_) => "provider-head",
     }
 }

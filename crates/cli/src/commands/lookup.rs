@@ -45,6 +45,8 @@ pub async fn lookup_with(registry: &dyn Registry, id: Address) -> Result<LookupR
             revoked_at: None,
             public_key: None,
             endpoint: None,
+            trust: registry.trust().to_string(),
+            verified_block: registry.verified_block(),
         });
     }
     let chain_valid = registry.is_valid(id).await?;
@@ -59,5 +61,7 @@ pub async fn lookup_with(registry: &dyn Registry, id: Address) -> Result<LookupR
         revoked_at: (status.revoked_at != 0).then_some(status.revoked_at),
         public_key: public_key.map(|k| format!("0x{}", hex::encode(k.to_xy()))),
         endpoint: endpoint.map(|e| e.endpoint),
+        trust: registry.trust().to_string(),
+        verified_block: registry.verified_block(),
     })
 }

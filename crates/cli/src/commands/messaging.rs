@@ -95,7 +95,8 @@ pub fn serve(
         .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
     // One daemon per home: taken before anything is unlocked or bound.
     let _lock = crate::api::socket::lock(&ctx.settings().home)?;
-    let spec = ctx.chain_spec()?;
+    // A bad chain spec is a usage error before anything is unlocked.
+    ctx.chain_spec()?;
     ctx.block_on(async {
         let node = ctx.node(contacts_only, verify_on_chain).await?;
         let api_socket = if api {
@@ -141,7 +142,7 @@ pub fn serve(
             let _ = rx.wait_for(|s| *s).await;
         };
         let api_task = api_socket.map(|(listener, path)| {
-            let api = crate::api::Api::new(node.clone(), bound, &spec, ctx.settings().chain.clone(), path);
+            let api = crate::api::Api::new(node.clone(), bound, ctx.settings().chain().to_owned(), path);
             tokio::spawn(api.serve(listener, until_stopped(stopped.clone())))
         });
         let served = chainmail_node::serve(listener, node, until_stopped(stopped)).await;

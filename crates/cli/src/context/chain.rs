@@ -22,13 +22,34 @@ use crate::error::Failure;
 use crate::output::hex32;
 use crate::settings::Settings;
 
-/// The chain spec of these settings, parsed (a bad one is a usage error).
+/// The chain spec of these settings, parsed (a bad one is a usage error);
+/// with several, the first (each an RPC URL, checked).
 pub(crate) fn chain_spec(settings: &Settings) -> Result<ChainSpec, Failure> {
-    settings.chain.parse::<ChainSpec>().map_err(|e| {
+    let specs = settings
+        .chains
+        .iter()
+        .map(|text| {
+            text.parse::<ChainSpec>().map_err(|e| {
+                Failure::usage(
+                    "UnknownChain",
+                    e.to_string(),
+                    "pass --chain embedded, embedded:PATH or http(s)://…, or set CHAINMAIL_CHAIN",
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if specs.len() > 1 && specs.iter().any(|s| matches!(s, ChainSpec::Embedded(_))) {
+        return Err(Failure::usage(
+            "UnknownChain",
+            "several chains were given, not all of them RPC URLs: a quorum is of RPC providers of one chain",
+            "give --chain once for the embedded chain, or several http(s)://… URLs",
+        ));
+    }
+    specs.into_iter().next().ok_or_else(|| {
         Failure::usage(
             "UnknownChain",
-            e.to_string(),
-            "pass --chain embedded, embedded:PATH or http(s)://…, or set CHAINMAIL_CHAIN",
+            "no chain given",
+            "pass --chain embedded, embedded:PATH or http(s)://…",
         )
     })
 }
@@ -102,11 +123,9 @@ pub(crate) async fn open_with_payer(
     let spec = chain_spec(settings)?;
     let registry = registry_address(settings)?;
     match spec {
-        ChainSpec::Rpc(url) => {
+        ChainSpec::Rpc(_) => {
             let registry = registry.unwrap_or_else(chainmail_chain::create2::registry_address);
-            Ok(Arc::new(
-                open_pinned(settings, &url, registry, payer).await?,
-            ))
+            Ok(Arc::new(open_pinned(settings, registry, payer).await?))
         }
         embedded @ ChainSpec::Embedded(_) => Ok(chainmail_chain::open_with_clock(
             &embedded,
@@ -119,12 +138,12 @@ pub(crate) async fn open_with_payer(
     }
 }
 
-/// Connects to `registry` on the rpc chain at `url`, checked against this
-/// home's pin; with none recorded yet, records what it found (trust on
-/// first use) and says so on stderr.
+/// Connects to `registry` on the rpc chain of the settings (one URL, or
+/// several whose headers a quorum trusts), checked against this home's
+/// pin; with none recorded yet, records what it found (trust on first use)
+/// and says so on stderr.
 pub(crate) async fn open_pinned(
     settings: &Settings,
-    url: &str,
     registry: Address,
     payer: Option<&SecretKey>,
 ) -> Result<RpcRegistry, Failure> {
@@ -133,17 +152,20 @@ pub(crate) async fn open_pinned(
         pin: recorded,
         ..settings.rpc_options()
     };
-    let reg = RpcRegistry::connect(url, registry, payer, options).await?;
+    let reg =
+        RpcRegistry::connect_quorum(&settings.chains, settings.quorum, registry, payer, options)
+            .await?;
     if recorded.is_none() {
         let pin = reg.pin();
         record_pin(settings, &pin)?;
         eprintln!(
-            "chainmail: first use of this rpc chain from {}: pinned chain id {}, genesis {}, registry {}, code hash {} in config.toml (trusted on first use; later runs refuse any other chain)",
+            "chainmail: first use of this rpc chain from {}: pinned chain id {}, genesis {}, registry {}, code hash {} in config.toml (trusted on first use, read through {}; later runs refuse any other chain)",
             settings.home.root().display(),
             pin.chain_id,
             hex32(&pin.genesis_hash),
             pin.registry,
-            hex32(&pin.code_hash)
+            hex32(&pin.code_hash),
+            chainmail_chain::Registry::trust(&reg)
         );
     }
     Ok(reg)
@@ -186,7 +208,7 @@ pub(crate) async fn deploy(
     };
     let (address, outcome) = chainmail_chain::rpc::deploy_with(url, payer, &options).await?;
     // Checks the pin again (or records it), now of the registry itself.
-    open_pinned(settings, url, address, None).await?;
+    open_pinned(settings, address, None).await?;
     Ok((address, outcome))
 }
 
@@ -197,7 +219,7 @@ pub(crate) async fn pin_chain(
     settings: &Settings,
     force: bool,
 ) -> Result<(ChainPin, &'static str), Failure> {
-    let ChainSpec::Rpc(url) = chain_spec(settings)? else {
+    let ChainSpec::Rpc(_) = chain_spec(settings)? else {
         return Err(Failure::usage(
             "EmbeddedNotPinned",
             "the embedded chain is not pinned",
@@ -211,9 +233,10 @@ pub(crate) async fn pin_chain(
         pin: if force { None } else { recorded },
         ..settings.rpc_options()
     };
-    let pin = RpcRegistry::connect(&url, registry, None, options)
-        .await?
-        .pin();
+    let pin =
+        RpcRegistry::connect_quorum(&settings.chains, settings.quorum, registry, None, options)
+            .await?
+            .pin();
     let status = match recorded {
         None => "recorded",
         Some(old) if old == pin => "unchanged",

@@ -127,6 +127,7 @@ impl Kind for ChainError {
             ChainError::NoDeployer { .. } => "NoDeployer",
             ChainError::StaleChainView { .. } => "StaleChainView",
             ChainError::ClockSkew { .. } => "ClockSkew",
+            ChainError::QuorumFailed { .. } => "QuorumFailed",
             _ => "ChainError",
         }
     }
@@ -151,7 +152,8 @@ impl Kind for ChainError {
             ChainError::ChainMismatch { .. }
             | ChainError::NoDeployer { .. }
             | ChainError::StaleChainView { .. }
-            | ChainError::ClockSkew { .. } => "",
+            | ChainError::ClockSkew { .. }
+            | ChainError::QuorumFailed { .. } => "",
             ChainError::Dropped { .. } | ChainError::Reverted { .. } => {
                 "retry; `chainmail lookup` shows what the chain holds"
             }
@@ -185,7 +187,8 @@ impl Kind for ChainError {
             | ChainError::ChainMismatch { .. }
             | ChainError::NoDeployer { .. }
             | ChainError::StaleChainView { .. }
-            | ChainError::ClockSkew { .. } => exit::ERROR,
+            | ChainError::ClockSkew { .. }
+            | ChainError::QuorumFailed { .. } => exit::ERROR,
             _ => exit::ERROR,
         }
     }

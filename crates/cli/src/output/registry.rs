@@ -151,12 +151,23 @@ pub struct LookupReport {
     pub public_key: Option<String>,
     /// host:port, null when none published.
     pub endpoint: Option<String>,
+    /// What the answer rests on: `embedded`, `single-rpc` (proof-checked
+    /// against one provider's header) or `quorum K/n` (against a header K
+    /// of n providers agree on).
+    pub trust: String,
+    /// The block the answer was proof-checked at (rpc chains; the highest
+    /// of the reads lookup made), null on the embedded chain.
+    pub verified_block: Option<u64>,
 }
 
 impl Report for LookupReport {
     fn human(&self) -> String {
+        let verified = match self.verified_block {
+            Some(b) => format!("{}, block {b}", self.trust),
+            None => self.trust.clone(),
+        };
         if !self.registered {
-            return format!("{} is not registered", self.id);
+            return format!("{} is not registered\nverified    {verified}", self.id);
         }
         let state = if self.revoked_at.is_some() {
             "REVOKED"
@@ -167,7 +178,7 @@ impl Report for LookupReport {
         };
         let opt = |v: Option<u64>| v.map(fmt_time).unwrap_or_else(|| "-".to_owned());
         format!(
-            "ID          {}\nstatus      {}\nissued      {}\nvalid until {}\nrevoked     {}\npublic key  {}\nendpoint    {}",
+            "ID          {}\nstatus      {}\nissued      {}\nvalid until {}\nrevoked     {}\npublic key  {}\nendpoint    {}\nverified    {verified}",
             self.id,
             state,
             opt(self.issued_at),

@@ -73,6 +73,9 @@ impl Registry for Counting {
     fn domain(&self) -> Domain {
         self.inner.domain()
     }
+    fn trust(&self) -> chainmail_chain::Trust {
+        self.inner.trust()
+    }
     async fn register(&self, c: &Signed<Certificate>) -> Result<TxOutcome, ChainError> {
         self.inner.register(c).await
     }
