@@ -71,18 +71,22 @@ pub fn run(ctx: &Context, open: Option<&Peer>) -> Result<u8, Failure> {
     if !crate::api::socket::ours(&socket) {
         return Err(no_daemon());
     }
-    let chain = settings.chain.clone();
+    let chain = settings.chain().to_owned();
+    let trust = settings.trust();
     ctx.block_on(async move {
         let mut calls = DaemonClient::connect(&socket)
             .await
             .map_err(|_| no_daemon())?;
         let status = calls.call("status", json!({})).await.map_err(failure)?;
-        if status["chain"].as_str() != Some(chain.as_str()) {
+        if status["chain"].as_str() != Some(chain.as_str())
+            || status["trust"].as_str() != Some(trust.as_str())
+        {
             return Err(Failure::new(
                 "DaemonOnAnotherChain",
                 format!(
-                    "the daemon of this home serves {}, not {chain}",
-                    crate::output::printable(status["chain"].as_str().unwrap_or("?"))
+                    "the daemon of this home serves {} ({}), not {chain} ({trust})",
+                    crate::output::printable(status["chain"].as_str().unwrap_or("?")),
+                    crate::output::printable(status["trust"].as_str().unwrap_or("?")),
                 ),
                 "pass the daemon's --chain, or restart `serve` on this chain",
             ));
