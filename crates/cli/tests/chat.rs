@@ -207,10 +207,35 @@ fn two_chats_talk_see_requests_inert_escapes_and_the_same_safety_number() {
     assert!(s.contains("not a contact"), "{s}");
     assert!(s.contains("chainmail"), "the screen was not cleared:\n{s}");
 
+    // Accepting the request makes carol a contact: out of Requests.
+    t.key("a", "Escape");
+    t.wait_for("a", "Enter open");
+    t.key("a", "a");
+    t.wait_for("a", "Accept request");
+    t.type_text("a", "carol");
+    t.key("a", "Enter");
+    let s = t.wait("a", "carol among the chats", |s| {
+        s.contains("added carol to your contacts")
+            && s.contains("▸ carol")
+            && !s.contains("Requests")
+    });
+    assert!(s.contains("carol · not verified"), "{s}");
+    let list = w.json_ok("alice", &["contact", "list"], "contacts");
+    assert!(list.to_string().contains("\"carol\""), "{list}");
+
     // The safety numbers match.
     t.key("a", "Escape");
     t.wait_for("a", "Enter open");
-    t.key("a", "k");
+    // carol is selected; bob is above or below her (by the last message's
+    // second, then by name).
+    let s = t.screen("a");
+    let row = |name: &str| {
+        s.lines()
+            .position(|l| l.chars().take(26).collect::<String>().contains(name))
+            .unwrap_or_else(|| panic!("{name} is not in the list:\n{s}"))
+    };
+    let up = row("bob") < row("carol");
+    t.key("a", if up { "k" } else { "j" });
     t.key("a", "v");
     let sa = t.wait_for("a", "Safety number with bob");
     t.key("b", "Escape");

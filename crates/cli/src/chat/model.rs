@@ -601,6 +601,8 @@ impl Chat {
         if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
             return Some(Action::Quit);
         }
+        // A notice stays until the next key; then the key hints return.
+        self.notice = None;
         if let Some(overlay) = self.overlay.take() {
             return self.overlay_key(overlay, key);
         }
