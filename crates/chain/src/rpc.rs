@@ -373,7 +373,7 @@ impl RpcRegistry {
     /// 3): the headers every proof is checked against — block 0's for the
     /// pin, the latest for reads — are those `quorum` of them (default: a
     /// majority, [`crate::default_quorum`]) return the same hash for
-    /// ([`crate::quorum`]); fewer agreeing is [`ChainError::QuorumFailed`].
+    /// (the `quorum` module); fewer agreeing is [`ChainError::QuorumFailed`].
     /// The proofs come from one agreeing provider; transactions, logs and
     /// `verifySession` go through the first URL. One URL is
     /// [`RpcRegistry::connect`] (`quorum` must then be 1 if given).
