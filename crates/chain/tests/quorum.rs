@@ -33,6 +33,17 @@ async fn setup() -> (Anvil, RpcRegistry, [LyingRpc; 3]) {
     (anvil, honest, proxies)
 }
 
+/// A fresh key registered through the honest registry.
+async fn registered(honest: &RpcRegistry) -> SecretKey {
+    let k = key();
+    let now = honest.now().await.unwrap();
+    honest
+        .register(&certificate_at(&honest.domain(), &k, now))
+        .await
+        .unwrap();
+    k
+}
+
 fn urls(proxies: &[LyingRpc]) -> Vec<String> {
     proxies.iter().map(|p| p.url.clone()).collect()
 }
@@ -96,12 +107,7 @@ fn assert_quorum_failed(
 async fn one_liar_of_three_is_outvoted_even_as_the_first_url() {
     let (_anvil, honest, proxies) = setup().await;
     let registry = honest.domain().verifying_contract;
-    let k = key();
-    let now = honest.now().await.unwrap();
-    honest
-        .register(&certificate_at(&honest.domain(), &k, now))
-        .await
-        .unwrap();
+    let k = registered(&honest).await;
     // The first URL forges every header, block 0's too; the third reports
     // a head far ahead (heads differ: the 2nd highest is the candidate).
     forge_consistent_header(&proxies[0], 0x11);
@@ -133,12 +139,7 @@ async fn one_liar_of_three_is_outvoted_even_as_the_first_url() {
 async fn two_liars_of_three_or_one_of_three_of_three_is_quorum_failed() {
     let (_anvil, honest, proxies) = setup().await;
     let registry = honest.domain().verifying_contract;
-    let k = key();
-    let now = honest.now().await.unwrap();
-    honest
-        .register(&certificate_at(&honest.domain(), &k, now))
-        .await
-        .unwrap();
+    let k = registered(&honest).await;
     let reg = quorum(&proxies, None, registry)
         .await
         .expect("honest so far");

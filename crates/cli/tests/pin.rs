@@ -11,20 +11,9 @@ mod common;
 use std::process::Command;
 
 use common::{
-    ANVIL_KEY, World, assert_schema, foundry_binary, one_json, run, start_anvil, start_anvil_with,
+    ANVIL_KEY, World, assert_schema, foundry_binary, one_json, payer_nonce, run, start_anvil,
+    start_anvil_with,
 };
-
-/// anvil's first dev account (ANVIL_KEY's address): the payer.
-const PAYER: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
-
-fn nonce(url: &str) -> String {
-    let out = Command::new(foundry_binary("cast"))
-        .args(["nonce", "--rpc-url", url, PAYER])
-        .output()
-        .expect("cast runs");
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
 
 /// Runs `--json ARGS` and expects the failure `kind` with exit 1; returns its message.
 fn refused(cmd: &mut Command, args: &[&str], kind: &str) -> String {
@@ -71,7 +60,7 @@ fn a_home_pinned_to_one_anvil_refuses_another_until_re_pinned() {
     );
 
     // Again: already there, nothing sent, nothing to pin.
-    let nonce_a = nonce(&url_a);
+    let nonce_a = payer_nonce(&url_a);
     let out = run(a.cmd("alice").args(["--json", "deploy"]));
     let again = one_json(&out);
     assert_schema("deploy", &again);
@@ -88,7 +77,7 @@ fn a_home_pinned_to_one_anvil_refuses_another_until_re_pinned() {
         )
     );
     assert!(!String::from_utf8_lossy(&out.stderr).contains("pinned"));
-    assert_eq!(nonce(&url_a), nonce_a);
+    assert_eq!(payer_nonce(&url_a), nonce_a);
 
     let alice = a.registered("alice");
     let shown = a.json_ok("alice", &["chain", "pin"], "pin");
@@ -101,7 +90,7 @@ fn a_home_pinned_to_one_anvil_refuses_another_until_re_pinned() {
     let on_b = b.json_ok("bob", &["deploy"], "deploy");
     assert_eq!(on_b["address"].as_str(), Some(registry.as_str()));
     let bob = b.registered("bob");
-    let nonce_b = nonce(&url_b);
+    let nonce_b = payer_nonce(&url_b);
 
     let to_b = || {
         let mut c = a.cmd("alice");
@@ -127,7 +116,7 @@ fn a_home_pinned_to_one_anvil_refuses_another_until_re_pinned() {
     refused(&mut to_b(), &["send", &bob, "hi Bob"], "ChainMismatch");
     refused(&mut to_b(), &["deploy"], "ChainMismatch");
     refused(&mut to_b(), &["chain", "pin"], "ChainMismatch");
-    assert_eq!(nonce(&url_b), nonce_b, "nothing was sent to B");
+    assert_eq!(payer_nonce(&url_b), nonce_b, "nothing was sent to B");
     let outbox = a.json_ok("alice", &["outbox"], "outbox");
     assert_eq!(
         outbox["messages"].as_array().map(Vec::len),

@@ -12,23 +12,9 @@ mod common;
 #[path = "../../chain/tests/common/lying.rs"]
 mod lying;
 
-use std::process::Command;
-
-use common::{ANVIL_KEY, World, foundry_binary, one_json, run, start_anvil};
+use common::{ANVIL_KEY, World, one_json, payer_nonce, run, start_anvil};
 use lying::LyingRpc;
 use serde_json::Value;
-
-/// anvil's first dev account (ANVIL_KEY's address): the payer.
-const PAYER: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
-
-fn nonce(url: &str) -> String {
-    let out = Command::new(foundry_binary("cast"))
-        .args(["nonce", "--rpc-url", url, PAYER])
-        .output()
-        .expect("cast runs");
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_owned()
-}
 
 /// From now on `proxy` answers every header with another state root under
 /// the old hash.
@@ -182,10 +168,10 @@ fn a_quorum_outvotes_one_liar_and_refuses_two() {
         .unwrap()
         .to_owned();
     let config = || std::fs::read_to_string(w.home("carol").join("config.toml")).ok();
-    let (before, config_before) = (nonce(&url), config());
+    let (before, config_before) = (payer_nonce(&url), config());
     refused(&["register", "--valid-for", "30d"]);
     refused(&["register", "--sign-only"]);
-    assert_eq!(nonce(&url), before, "nothing was sent");
+    assert_eq!(payer_nonce(&url), before, "nothing was sent");
     let seen = w.json_ok("bob", &["lookup", &carol], "lookup");
     assert_eq!(seen["registered"], false, "carol is not registered");
     assert_eq!(config(), config_before, "nothing pinned or recorded");

@@ -37,7 +37,7 @@ pub fn draw(f: &mut Frame<'_>, chat: &Chat) {
     draw_composer(f, composer, chat);
     draw_footer(f, footer, chat);
     if let Some(overlay) = &chat.overlay {
-        draw_overlay(f, f.area(), chat, overlay);
+        draw_overlay(f, f.area(), overlay);
     }
 }
 
@@ -336,7 +336,7 @@ fn centred(area: Rect, w: u16, h: u16) -> Rect {
     )
 }
 
-fn draw_overlay(f: &mut Frame<'_>, area: Rect, chat: &Chat, overlay: &Overlay) {
+fn draw_overlay(f: &mut Frame<'_>, area: Rect, overlay: &Overlay) {
     let (title, lines): (String, Vec<TextLine<'_>>) = match overlay {
         Overlay::Help => (" Keys ".into(), HELP.lines().map(TextLine::from).collect()),
         Overlay::Accept { id, name } => (
@@ -427,7 +427,6 @@ fn draw_overlay(f: &mut Frame<'_>, area: Rect, chat: &Chat, overlay: &Overlay) {
             (" Safety number ".into(), lines)
         }
     };
-    let _ = chat;
     let width = lines
         .iter()
         .map(TextLine::width)

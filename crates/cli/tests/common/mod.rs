@@ -283,6 +283,19 @@ impl World {
 
 /// anvil's first well-known development account (public test key).
 pub const ANVIL_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+/// ANVIL_KEY's address: the payer of the rpc tests.
+pub const ANVIL_PAYER: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
+
+/// The payer's nonce on the node at `url` (`cast nonce`): unchanged means
+/// nothing was sent.
+pub fn payer_nonce(url: &str) -> String {
+    let out = Command::new(foundry_binary("cast"))
+        .args(["nonce", "--rpc-url", url, ANVIL_PAYER])
+        .output()
+        .expect("cast runs");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
 
 /// A Foundry platform binary (`anvil`, `cast`, `forge`) under node_modules,
 /// installed by `npm ci` — never the npm wrapper, which always exits 0 and
